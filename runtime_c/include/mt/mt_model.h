@@ -1,0 +1,77 @@
+/* mt_model.h - a converted model: a constant layer schedule over a planned arena.
+ *
+ * The converter (pyconvert) emits one `mt_model` per network as pure data: const
+ * weight arrays, a const table of layers in execution order, and a table of
+ * activation tensors, each at a fixed byte offset in one arena planned offline.
+ * The engine walks the layers and calls the kernels of mt_f32.h; it allocates
+ * nothing and keeps no state outside the caller's arena.
+ *
+ *   static float arena[LENET5_ARENA_SIZE / sizeof(float)];
+ *   mt_status st = mt_model_check(&lenet5_model, arena, sizeof arena);   // once
+ *   float *x = mt_model_input_f32(&lenet5_model, arena);   // write the input here
+ *   st = mt_model_forward(&lenet5_model, arena, sizeof arena);
+ *   const float *y = mt_model_output_f32(&lenet5_model, arena);
+ */
+#ifndef MT_MODEL_H
+#define MT_MODEL_H
+
+#include <stdint.h>
+#include "mt_status.h"
+#include "mt_types.h"
+
+typedef enum {
+    MT_OP_CONV2D = 1,        /* weight OHWI, bias, conv, act                 */
+    MT_OP_LINEAR = 2,        /* weight (O,K), bias, act                       */
+    MT_OP_MAXPOOL2D = 3,     /* pool                                          */
+    MT_OP_AVGPOOL2D = 4,     /* pool                                          */
+    MT_OP_GLOBAL_AVGPOOL = 5,
+    MT_OP_RELU = 6,
+    MT_OP_CLIP = 7,          /* act = [lo, hi]                                */
+    MT_OP_LEAKY_RELU = 8,    /* alpha                                         */
+    MT_OP_SIGMOID = 9,
+    MT_OP_TANH = 10,
+    MT_OP_STEP = 11,
+    MT_OP_SOFTMAX = 12,      /* over the channel (last) axis                  */
+    MT_OP_LOG_SOFTMAX = 13
+} mt_op;
+
+/* An activation tensor: NHWC dims at a byte offset into the arena. */
+typedef struct {
+    mt_dims dims;
+    int32_t offset;
+} mt_tensor;
+
+/* One step of the schedule; fields an op does not use are zero / NULL. */
+typedef struct {
+    int32_t op;                /* mt_op                                       */
+    int32_t in, out;           /* indices into mt_model.tensors               */
+    const float *weight;       /* conv OHWI or linear (O,K)                   */
+    const float *bias;         /* (O,) or NULL                                */
+    mt_dims weight_dims;
+    mt_conv_params conv;
+    mt_pool_params pool;
+    mt_range_f32 act;          /* fused clamp of conv/linear; range of clip   */
+    float alpha;               /* leaky_relu slope                            */
+} mt_layer;
+
+typedef struct {
+    int32_t n_layers;
+    const mt_layer *layers;
+    int32_t n_tensors;
+    const mt_tensor *tensors;
+    int32_t input, output;     /* tensor indices                              */
+    int32_t arena_size;        /* bytes the plan needs                        */
+} mt_model;
+
+/* Validate the whole model against an arena once: table indices, every tensor
+ * inside arena_size, arena 4-byte aligned. MT_ERR_ARENA if it is too small. */
+mt_status mt_model_check(const mt_model *model, const void *arena, int32_t arena_size);
+
+/* Where the input is written and the output read: pointers into the arena. */
+float *mt_model_input_f32(const mt_model *model, void *arena);
+const float *mt_model_output_f32(const mt_model *model, const void *arena);
+
+/* Run every layer in order (after the caller wrote the input into the arena). */
+mt_status mt_model_forward(const mt_model *model, void *arena, int32_t arena_size);
+
+#endif /* MT_MODEL_H */

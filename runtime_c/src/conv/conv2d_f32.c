@@ -1,0 +1,221 @@
+/* conv2d_f32.c - 2-D convolution, float32, forward and backward.
+ *
+ * Activations are NHWC, filters OHWI = (O, KH, KW, CG) with CG = C / groups
+ * input channels per group. Output channel o belongs to group g = o / OG
+ * (OG = O / groups) and reads input channels g*CG .. g*CG + CG - 1; groups == C
+ * is depthwise, O = k*C with groups == C a depthwise channel multiplier.
+ * Input tap of output (oy, ox) and kernel tap (ky, kx):
+ *   iy = oy*sh - pt + ky*dh,  ix = ox*sw - pl + kx*dw   (outside the input = zero padding)
+ */
+#include <stdint.h>
+#include "mt/mt.h"
+#include "../support/check.h"
+
+/* Every size a loop needs, read once from the validated arguments. */
+typedef struct {
+    int32_t N, H, W, C;        /* input                                   */
+    int32_t KH, KW, CG;        /* filter; CG = input channels per group   */
+    int32_t OH, OW, O, OG;     /* output; OG = output channels per group  */
+    int32_t sh, sw, pt, pl, dh, dw;
+} conv_shape;
+
+/* Parameter (MT_ERR_ARG) then shape (MT_ERR_SHAPE) checks shared by forward and
+ * backward; the callers check pointers first. */
+static mt_status conv_check(const mt_conv_params *p, const mt_dims *in,
+                            const mt_dims *filter, const mt_dims *out)
+{
+    MT_CHECK(p->stride_h >= 1 && p->stride_w >= 1, MT_ERR_ARG);
+    MT_CHECK(p->dilation_h >= 1 && p->dilation_w >= 1, MT_ERR_ARG);
+    MT_CHECK(p->groups >= 1, MT_ERR_ARG);
+    MT_CHECK(p->pad_top >= 0 && p->pad_left >= 0 &&
+             p->pad_bottom >= 0 && p->pad_right >= 0, MT_ERR_ARG);
+
+    MT_CHECK(mt_dims_ok(in) && mt_dims_ok(filter) && mt_dims_ok(out), MT_ERR_SHAPE);
+    MT_CHECK(in->c % p->groups == 0 && filter->n % p->groups == 0, MT_ERR_SHAPE);
+    MT_CHECK(filter->c == in->c / p->groups, MT_ERR_SHAPE);
+    MT_CHECK(out->n == in->n && out->c == filter->n, MT_ERR_SHAPE);
+    /* The padded input must be indexable in int32 (then no tap index overflows). */
+    MT_CHECK((int64_t)in->h + p->pad_top + p->pad_bottom <= INT32_MAX &&
+             (int64_t)in->w + p->pad_left + p->pad_right <= INT32_MAX, MT_ERR_SHAPE);
+    MT_CHECK(out->h == mt_conv_out_size(in->h, filter->h, p->stride_h,
+                                        p->pad_top + p->pad_bottom, p->dilation_h),
+             MT_ERR_SHAPE);
+    MT_CHECK(out->w == mt_conv_out_size(in->w, filter->w, p->stride_w,
+                                        p->pad_left + p->pad_right, p->dilation_w),
+             MT_ERR_SHAPE);
+    return MT_OK;
+}
+
+static conv_shape conv_shape_of(const mt_conv_params *p, const mt_dims *in,
+                                const mt_dims *filter, const mt_dims *out)
+{
+    conv_shape s;
+    s.N = in->n;  s.H = in->h;  s.W = in->w;  s.C = in->c;
+    s.KH = filter->h;  s.KW = filter->w;  s.CG = filter->c;
+    s.OH = out->h;  s.OW = out->w;  s.O = out->c;  s.OG = out->c / p->groups;
+    s.sh = p->stride_h;  s.sw = p->stride_w;
+    s.pt = p->pad_top;  s.pl = p->pad_left;
+    s.dh = p->dilation_h;  s.dw = p->dilation_w;
+    return s;
+}
+
+/* in (N,H,W,C), filter (O,KH,KW,CG), bias (O,) or NULL -> out (N,OH,OW,O):
+ *   y[n,oy,ox,o] = act( b[o] + sum_{ky,kx,i} x[n,iy,ix,g*CG+i] * w[o,ky,kx,i] ),
+ * act = clamp to [act->lo, act->hi], or identity when act is NULL.           */
+mt_status mt_conv2d_f32(const mt_conv_params *params, const mt_range_f32 *act,
+                        const mt_dims *in_dims, const float *in,
+                        const mt_dims *filter_dims, const float *filter,
+                        const float *bias,
+                        const mt_dims *out_dims, float *out)
+{
+    MT_CHECK(params && in_dims && in && filter_dims && filter && out_dims && out,
+             MT_ERR_NULL);
+    MT_CHECK(!act || act->lo <= act->hi, MT_ERR_ARG);
+    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    if (status != MT_OK)
+        return status;
+    const conv_shape s = conv_shape_of(params, in_dims, filter_dims, out_dims);
+
+    for (int32_t n = 0; n < s.N; n++) {
+        const float *x_n = in + n * s.H * s.W * s.C;
+        for (int32_t oy = 0; oy < s.OH; oy++) {
+            for (int32_t ox = 0; ox < s.OW; ox++) {
+                float *y = out + ((n * s.OH + oy) * s.OW + ox) * s.O;
+                for (int32_t o = 0; o < s.O; o++) {
+                    const int32_t c0 = (o / s.OG) * s.CG;   /* first input channel of o's group */
+                    float sum = bias ? bias[o] : 0.0f;
+                    for (int32_t ky = 0; ky < s.KH; ky++) {
+                        const int32_t iy = oy * s.sh - s.pt + ky * s.dh;
+                        if (iy < 0 || iy >= s.H)
+                            continue;
+                        for (int32_t kx = 0; kx < s.KW; kx++) {
+                            const int32_t ix = ox * s.sw - s.pl + kx * s.dw;
+                            if (ix < 0 || ix >= s.W)
+                                continue;
+                            const float *x = x_n + (iy * s.W + ix) * s.C + c0;
+                            const float *w = filter + ((o * s.KH + ky) * s.KW + kx) * s.CG;
+                            for (int32_t i = 0; i < s.CG; i++)
+                                sum += x[i] * w[i];
+                        }
+                    }
+                    if (act)
+                        sum = sum < act->lo ? act->lo : (sum > act->hi ? act->hi : sum);
+                    y[o] = sum;
+                }
+            }
+        }
+    }
+    return MT_OK;
+}
+
+/* d_in (N,H,W,C), overwritten: every output that read x[n,iy,ix,c] sends back
+ * its gradient times the weight it used (a transposed convolution):
+ *   dx[n,iy,ix,g*CG+i] = sum_{ky,kx} sum_{o in group g} dy[n,oy,ox,o] * w[o,ky,kx,i]
+ * over the (ky, kx) with oy = (iy + pt - ky*dh) / sh and ox = (ix + pl - kx*dw) / sw
+ * whole numbers inside the output.                                           */
+static void conv_backward_input(const conv_shape *s, const float *filter,
+                                const float *d_out, float *d_in)
+{
+    const int32_t w_stride = s->KH * s->KW * s->CG;   /* from w[o,..] to w[o+1,..] */
+    for (int32_t n = 0; n < s->N; n++) {
+        for (int32_t iy = 0; iy < s->H; iy++) {
+            for (int32_t ix = 0; ix < s->W; ix++) {
+                float *dx = d_in + ((n * s->H + iy) * s->W + ix) * s->C;
+                for (int32_t c = 0; c < s->C; c++) {
+                    const int32_t g = c / s->CG, i = c % s->CG;
+                    float sum = 0.0f;
+                    for (int32_t ky = 0; ky < s->KH; ky++) {
+                        const int32_t ty = iy + s->pt - ky * s->dh;
+                        if (ty < 0 || ty % s->sh != 0 || ty / s->sh >= s->OH)
+                            continue;
+                        const int32_t oy = ty / s->sh;
+                        for (int32_t kx = 0; kx < s->KW; kx++) {
+                            const int32_t tx = ix + s->pl - kx * s->dw;
+                            if (tx < 0 || tx % s->sw != 0 || tx / s->sw >= s->OW)
+                                continue;
+                            const int32_t ox = tx / s->sw;
+                            const float *dy = d_out + ((n * s->OH + oy) * s->OW + ox) * s->O
+                                              + g * s->OG;
+                            const float *w = filter + (((g * s->OG) * s->KH + ky) * s->KW + kx)
+                                                      * s->CG + i;
+                            for (int32_t og = 0; og < s->OG; og++)
+                                sum += dy[og] * w[og * w_stride];
+                        }
+                    }
+                    dx[c] = sum;
+                }
+            }
+        }
+    }
+}
+
+/* d_filter (O,KH,KW,CG), accumulated:
+ *   dw[o,ky,kx,i] += sum_{n,oy,ox} dy[n,oy,ox,o] * x[n,iy,ix,g*CG+i]         */
+static void conv_backward_filter(const conv_shape *s, const float *in,
+                                 const float *d_out, float *d_filter)
+{
+    for (int32_t o = 0; o < s->O; o++) {
+        const int32_t c0 = (o / s->OG) * s->CG;
+        for (int32_t ky = 0; ky < s->KH; ky++) {
+            for (int32_t kx = 0; kx < s->KW; kx++) {
+                for (int32_t i = 0; i < s->CG; i++) {
+                    float sum = 0.0f;
+                    for (int32_t n = 0; n < s->N; n++) {
+                        for (int32_t oy = 0; oy < s->OH; oy++) {
+                            const int32_t iy = oy * s->sh - s->pt + ky * s->dh;
+                            if (iy < 0 || iy >= s->H)
+                                continue;
+                            const float *x_row = in + (n * s->H + iy) * s->W * s->C + c0 + i;
+                            const float *dy_row = d_out + (n * s->OH + oy) * s->OW * s->O + o;
+                            for (int32_t ox = 0; ox < s->OW; ox++) {
+                                const int32_t ix = ox * s->sw - s->pl + kx * s->dw;
+                                if (ix < 0 || ix >= s->W)
+                                    continue;
+                                sum += dy_row[ox * s->O] * x_row[ix * s->C];
+                            }
+                        }
+                    }
+                    d_filter[((o * s->KH + ky) * s->KW + kx) * s->CG + i] += sum;
+                }
+            }
+        }
+    }
+}
+
+/* d_bias (O,), accumulated:  db[o] += sum_{n,oy,ox} dy[n,oy,ox,o]             */
+static void conv_backward_bias(const conv_shape *s, const float *d_out, float *d_bias)
+{
+    const int32_t pixels = s->N * s->OH * s->OW;
+    for (int32_t o = 0; o < s->O; o++) {
+        float sum = 0.0f;
+        for (int32_t p = 0; p < pixels; p++)
+            sum += d_out[p * s->O + o];
+        d_bias[o] += sum;
+    }
+}
+
+/* d_out (N,OH,OW,O) is dL/dy before the fused activation. Computes whichever of
+ * d_in (overwritten), d_filter and d_bias (accumulated) are not NULL; `in` is
+ * needed only for d_filter, `filter` only for d_in.                          */
+mt_status mt_conv2d_f32_backward(const mt_conv_params *params,
+                                 const mt_dims *in_dims, const float *in,
+                                 const mt_dims *filter_dims, const float *filter,
+                                 const mt_dims *out_dims, const float *d_out,
+                                 float *d_in, float *d_filter, float *d_bias)
+{
+    MT_CHECK(params && in_dims && filter_dims && out_dims && d_out, MT_ERR_NULL);
+    MT_CHECK(in || !d_filter, MT_ERR_NULL);
+    MT_CHECK(filter || !d_in, MT_ERR_NULL);
+    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    if (status != MT_OK)
+        return status;
+    const conv_shape s = conv_shape_of(params, in_dims, filter_dims, out_dims);
+
+    if (d_in)
+        conv_backward_input(&s, filter, d_out, d_in);
+    if (d_filter)
+        conv_backward_filter(&s, in, d_out, d_filter);
+    if (d_bias)
+        conv_backward_bias(&s, d_out, d_bias);
+    return MT_OK;
+}
