@@ -1,0 +1,124 @@
+"""The `pyconvert` command line.
+
+    pyconvert convert MODEL -o OUTDIR [--name NAME] [--input-shape 1,1,32,32]
+    pyconvert run OUTDIR --input X.npy [--output Y.npy]
+    pyconvert info MODEL [--input-shape ...]
+    pyconvert demo [logic]
+
+MODEL is a .onnx file, a model-definition .py file, or a bundled model's short name
+(lenet5, lenet3x3, mlp784, logic_mlp, ...). Exit code 0 on success; otherwise a
+one-line error on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def _shape(text: str) -> tuple:
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,1,32,32, got {text!r}")
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"dimensions must be positive, got {text!r}")
+    return dims
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyconvert",
+        description="Convert small neural networks to plain C that infers and trains on "
+                    "microcontrollers, and run them on this machine.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    model_help = "a .onnx file, a model-definition .py file, or a bundled model name"
+    c = sub.add_parser("convert", help="convert a model to C (<name>.h, <name>.c, model.json)")
+    c.add_argument("model", metavar="MODEL", help=model_help)
+    c.add_argument("-o", "--output", dest="outdir", required=True, metavar="OUTDIR",
+                   help="directory to write (replaced atomically)")
+    c.add_argument("--name", help="C identifier prefix (default: the model's file name)")
+    c.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
+                   help="input shape incl. batch, for models with dynamic or no declared shape")
+
+    i = sub.add_parser("info", help="print the conversion report without writing files")
+    i.add_argument("model", metavar="MODEL", help=model_help)
+    i.add_argument("--input-shape", type=_shape, metavar="N,C,H,W")
+
+    r = sub.add_parser("run", help="run a converted model on this machine")
+    r.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
+    r.add_argument("--input", required=True, metavar="X.npy",
+                   help="float32 input, NCHW with a batch dimension (any number of samples)")
+    r.add_argument("--output", metavar="Y.npy", help="where to save the float32 output")
+
+    d = sub.add_parser("demo", help="run a small end-to-end demonstration")
+    d.add_argument("name", nargs="?", default="logic", choices=["logic"],
+                   help="logic: the 2-4-4-1 MLP learns OR and AND in the C runtime")
+    d.add_argument("--epochs", type=int, default=300)
+    d.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args, argv if argv is not None else sys.argv[1:])
+    except (ValueError, OSError, RuntimeError) as exc:   # GraphError is a ValueError
+        print(f"pyconvert: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+
+
+def cmd_convert(args, argv) -> int:
+    from .convert import default_name, load, lower_graph, report, write_outputs
+    name = args.name or default_name(args.model)
+    graph = load(args.model, input_shape=args.input_shape, name=name)
+    low = lower_graph(graph)
+    outdir = write_outputs(low, args.outdir, name, command="pyconvert " + shlex.join(argv),
+                           source=str(args.model))
+    print(report(low))
+    print(f"wrote {outdir}/{name}.h, {name}.c, model.json")
+    return 0
+
+
+def cmd_info(args, argv) -> int:
+    from .convert import default_name, load, lower_graph, report
+    graph = load(args.model, input_shape=args.input_shape, name=default_name(args.model))
+    print(report(lower_graph(graph)))
+    return 0
+
+
+def cmd_run(args, argv) -> int:
+    import numpy as np
+    from .host.model_runner import HostModel
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{args.input}: cannot read a .npy array ({exc})") from exc
+    if x.dtype != np.float32:
+        raise ValueError(f"{args.input}: expected float32, got {x.dtype}")
+    y = HostModel(args.outdir).run(x)
+    if args.output:
+        np.save(args.output, y)
+    with np.printoptions(precision=5, suppress=True, linewidth=120):
+        print(y)
+    return 0
+
+
+def cmd_demo(args, argv) -> int:
+    from .demos import GATES, logic_gates
+    results = logic_gates(epochs=args.epochs, seed=args.seed)
+    ok = all(((pred > 0.5) == (GATES[g] > 0.5)).all() for g, (pred, _) in results.items())
+    return 0 if ok else 1
+
+
+COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "demo": cmd_demo}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""Lowering: an optimized IR graph -> the device schedule the C engine runs.
+
+What changes on the way down:
+- layout: activations become NHWC `mt_dims` (a 2-D (N, K) tensor is {N, 1, 1, K});
+  conv weights OIHW -> OHWI;
+- Flatten disappears: its output is a view of its input's buffer (NHWC memory read
+  as rows). PyTorch flattens in (C, H, W) order, the device in (H, W, C) order, so
+  the Linear that reads a flattened image gets its weight columns permuted to match;
+- activations that can run in place (ReLU, Clip, Sigmoid, ..., Softmax) write over
+  their input when nothing later reads it;
+- every buffer gets its arena offset from the planner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ir import ELEMENTWISE, Graph, GraphError
+from .planner import Buffer, Plan, plan_arena
+
+MT_OPS = {  # IR op -> mt_op enum name (runtime_c/include/mt/mt_model.h)
+    "conv2d": "MT_OP_CONV2D", "linear": "MT_OP_LINEAR", "max_pool2d": "MT_OP_MAXPOOL2D",
+    "avg_pool2d": "MT_OP_AVGPOOL2D", "global_avg_pool": "MT_OP_GLOBAL_AVGPOOL",
+    "relu": "MT_OP_RELU", "clip": "MT_OP_CLIP", "leaky_relu": "MT_OP_LEAKY_RELU",
+    "sigmoid": "MT_OP_SIGMOID", "tanh": "MT_OP_TANH", "step": "MT_OP_STEP",
+    "softmax": "MT_OP_SOFTMAX", "log_softmax": "MT_OP_LOG_SOFTMAX",
+}
+IN_PLACE = ELEMENTWISE | {"softmax", "log_softmax"}
+BYTES = 4  # float32
+
+
+def nhwc(shape: tuple) -> tuple:
+    """NCHW (or (N, K)) shape -> mt_dims (n, h, w, c)."""
+    if len(shape) == 4:
+        n, c, h, w = shape
+        return (n, h, w, c)
+    if len(shape) == 2:
+        return (shape[0], 1, 1, shape[1])
+    raise GraphError(f"tensor of shape {tuple(shape)}: only 2-D and 4-D activations are supported")
+
+
+@dataclass
+class DeviceTensor:
+    name: str
+    shape: tuple            # the source model's shape (NCHW)
+    dims: tuple             # NHWC mt_dims
+    buffer: str             # tensors sharing a buffer share memory
+
+    @property
+    def bytes(self) -> int:
+        return int(np.prod(self.dims)) * BYTES
+
+
+@dataclass
+class DeviceLayer:
+    node: str               # the IR node it came from
+    op: str                 # IR op name
+    inp: str
+    out: str
+    attrs: dict
+    weight: np.ndarray | None = None   # device layout
+    bias: np.ndarray | None = None
+    weight_source: str = ""            # the parameter's name in the source model
+    bias_source: str = ""
+    macs: int = 0
+
+    @property
+    def params(self) -> int:
+        return sum(a.size for a in (self.weight, self.bias) if a is not None)
+
+
+@dataclass
+class Lowered:
+    name: str
+    tensors: dict                      # name -> DeviceTensor
+    layers: list                       # DeviceLayer in execution order
+    input: str
+    output: str
+    plan: Plan = None
+    notes: list = field(default_factory=list)
+
+    def tensor_order(self) -> list:
+        """Tensors in first-use order (the C tensor table's order)."""
+        names = [self.input]
+        for layer in self.layers:
+            for t in (layer.inp, layer.out):
+                if t not in names:
+                    names.append(t)
+        return names
+
+
+def lower(graph: Graph) -> Lowered:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise GraphError(f"model '{graph.name}': exactly one input and one output are supported, "
+                         f"got inputs {graph.inputs} and outputs {graph.outputs}")
+    src, dst = graph.inputs[0], graph.outputs[0]
+    tensors = {src: DeviceTensor(src, graph.tensors[src].shape, nhwc(graph.tensors[src].shape), src)}
+    flattened = {}          # 2-D tensor -> (C, H, W) of the image it is a view of
+    layers = []
+    for node in graph.nodes:
+        x = node.inputs[0]
+        out = node.outputs[0]
+        shape = graph.tensors[out].shape
+        if node.op == "flatten":
+            xs = graph.tensors[x].shape
+            tensors[out] = DeviceTensor(out, shape, nhwc(shape), tensors[x].buffer)
+            if len(xs) == 4 and xs[2] * xs[3] > 1 and xs[1] > 1:
+                flattened[out] = xs[1:]
+            continue
+        if node.op not in MT_OPS:
+            raise GraphError(f"{node.describe()}: no device kernel (run the passes first?)")
+        if x in flattened:
+            if node.op in IN_PLACE - {"softmax", "log_softmax"}:
+                flattened[out] = flattened[x]
+            elif node.op != "linear":
+                raise GraphError(f"{node.describe()}: reads a flattened image in PyTorch's "
+                                 f"(C, H, W) order, which only Linear and elementwise ops support")
+        tensors[out] = DeviceTensor(out, shape, nhwc(shape), out)
+        layers.append(_lower_node(graph, node, flattened.get(x)))
+    if dst in flattened:
+        raise GraphError(f"graph output '{dst}' is a flattened image; its element order would "
+                         f"differ from PyTorch's (add a Linear after the Flatten)")
+    low = Lowered(graph.name, tensors, layers, src, dst)
+    _share_in_place(low)
+    low.plan = plan_arena(_buffers(low))
+    return low
+
+
+def _lower_node(graph: Graph, node, flat_chw) -> DeviceLayer:
+    layer = DeviceLayer(node.name, node.op, node.inputs[0], node.outputs[0], dict(node.attrs))
+    if node.op in ("conv2d", "linear"):
+        w_name = node.inputs[1]
+        w = graph.tensors[w_name].data
+        b_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+        if node.op == "conv2d":
+            layer.weight = np.ascontiguousarray(w.transpose(0, 2, 3, 1))      # OIHW -> OHWI
+            n, oc, oh, ow = graph.tensors[node.outputs[0]].shape
+            layer.macs = n * oh * ow * oc * int(np.prod(w.shape[1:]))
+        else:
+            if flat_chw is not None:                                           # (C,H,W) -> (H,W,C)
+                c, h, wd = flat_chw
+                w = w.reshape(-1, c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+            layer.weight = np.ascontiguousarray(w)
+            layer.macs = graph.tensors[node.outputs[0]].shape[0] * w.size
+        layer.bias = graph.tensors[b_name].data if b_name else None
+        layer.weight_source, layer.bias_source = w_name, b_name
+    return layer
+
+
+def _share_in_place(low: Lowered) -> None:
+    """Let an in-place-capable layer write over its input when nothing later reads it."""
+    for i, layer in enumerate(low.layers):
+        if layer.op not in IN_PLACE:
+            continue
+        buf = low.tensors[layer.inp].buffer
+        later_reads = any(low.tensors[l.inp].buffer == buf for l in low.layers[i + 1:])
+        is_output = low.tensors[low.output].buffer == buf
+        if not later_reads and not is_output:
+            low.tensors[layer.out].buffer = buf
+
+
+def _buffers(low: Lowered) -> list:
+    """One Buffer per distinct buffer name, with its lifetime over the steps."""
+    last_step = len(low.layers)
+    spans = {}
+    def touch(buf: str, step: int, size: int) -> None:
+        first, last, sz = spans.get(buf, (step, step, 0))
+        spans[buf] = (min(first, step), max(last, step), max(sz, size))
+    touch(low.tensors[low.input].buffer, -1, low.tensors[low.input].bytes)
+    for step, layer in enumerate(low.layers):
+        touch(low.tensors[layer.inp].buffer, step, low.tensors[layer.inp].bytes)
+        touch(low.tensors[layer.out].buffer, step, low.tensors[layer.out].bytes)
+    touch(low.tensors[low.output].buffer, last_step, low.tensors[low.output].bytes)
+    return [Buffer(name, size, first, last) for name, (first, last, size) in spans.items()]
