@@ -152,7 +152,7 @@ mt_status {name}_forward(void *arena, int32_t arena_size, const float *input, fl
             used.add(ident)
             idents[id(arr)] = ident
             layout = "OHWI" if arr.ndim == 4 else "(out, in)" if arr.ndim == 2 else "(out,)"
-            parts.append(_array(ident, arr, f"{src or layer.node} {role}: {arr.shape} {layout}"))
+            parts.append(_array(ident, arr, f"{src or layer.node + ' ' + role}: {arr.shape} {layout}"))
             parts.append("")
 
     parts.append("/* Activation tensors: NHWC dims, byte offset in the arena.")
@@ -166,7 +166,10 @@ mt_status {name}_forward(void *arena, int32_t arena_size, const float *input, fl
     parts.append("};\n")
     parts.append(f"static const mt_layer {name}_layers[{len(low.layers)}] = {{")
     for layer in low.layers:
-        parts.append(f"    /* {layer.node}: {layer.op} */")
+        act = layer.attrs.get("act")
+        fused = f" + clamp [{act[0]:g}, {act[1]:g}]" if act else ""
+        shapes = f"{low.tensors[layer.inp].shape} -> {low.tensors[layer.out].shape}"
+        parts.append(f"    /* {layer.node}: {layer.op}{fused}, {shapes} */")
         parts.append(_layer_init(low, layer, index, idents))
     parts.append("};\n")
     parts.append(f"""const mt_model {name}_model = {{

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -74,19 +74,40 @@ def trace(model, input_shape: tuple, name: str) -> Graph:
 
     model.eval()
     x = nn.tensor(np.zeros(input_shape, np.float32))
+    labels = {}              # id(output Tensor) -> name of the submodule that made it
     try:
-        y = model(x)
+        with _labelled_outputs(model, labels):
+            y = model(x)
     except ValueError as exc:
         raise GraphError(f"model '{name}' rejects input {tuple(input_shape)}: {exc}") from exc
     if not isinstance(y, nn.Tensor):
         raise GraphError(f"model '{name}': forward must return one Tensor, got {type(y).__name__}")
     names = {id(t): n for n, t in list(model.named_parameters()) + list(model.named_buffers())}
-    return _Tracer(model, x, names, name).build(y)
+    return _Tracer(model, x, names, name, labels).build(y)
+
+
+@contextmanager
+def _labelled_outputs(model, labels: dict):
+    """While tracing, remember which leaf submodule produced each Tensor, so nodes
+    are named after the user's layers ('conv1', 'fc2') where there is one."""
+    leaves = [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
+    for name, module in leaves:
+        def labelled(*args, _forward=module.forward, _name=name, **kwargs):
+            out = _forward(*args, **kwargs)
+            labels.setdefault(id(out), _name)
+            return out
+        object.__setattr__(module, "forward", labelled)
+    try:
+        yield
+    finally:
+        for _, module in leaves:
+            object.__delattr__(module, "forward")
 
 
 class _Tracer:
-    def __init__(self, model, x, param_names: dict, name: str):
+    def __init__(self, model, x, param_names: dict, name: str, labels: dict):
         self.x, self.param_names, self.graph = x, param_names, Graph(name)
+        self.labels = labels
         self.names = {id(x): "input"}             # id(Tensor) -> IR tensor name
         self.graph.add_tensor("input", x.shape)
         self.graph.inputs = ["input"]
@@ -110,14 +131,14 @@ class _Tracer:
             return name
         rec = t.op
         inputs = [self.visit(i) for i in rec.inputs]
-        out = f"t{len(self.graph.nodes)}_{rec.name}"
+        out = self.labels.get(id(t)) or f"{rec.name}_{len(self.graph.nodes)}"
         self.names[id(t)] = out
         self._emit(rec, inputs, out, t.shape)
         return out
 
     def _emit(self, rec, inputs: list, out: str, shape: tuple) -> None:
         g, a, op = self.graph, rec.attrs, rec.name
-        add = lambda ir_op, ins, **attrs: g.add_node(ir_op, ins, [out], **attrs)  # noqa: E731
+        add = lambda ir_op, ins, **attrs: g.add_node(ir_op, ins, [out], name=out, **attrs)  # noqa: E731
         if op == "conv2d":
             ph, pw = a["padding"]
             add("conv2d", inputs, stride=tuple(a["stride"]), pads=(ph, pw, ph, pw),

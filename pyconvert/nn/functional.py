@@ -479,7 +479,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if t is not None and t.shape != (c,):
             raise ShapeError("batch_norm", f"expected {name} ({c},) for input {x.shape}, got {t.shape}")
         tensors.append(t)
-    if training and x.size // c == 1:
+    if training and x.numel() // c == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input size {x.shape}")
     if not training and (tensors[0] is None or tensors[1] is None):
