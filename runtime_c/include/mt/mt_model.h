@@ -74,4 +74,8 @@ const float *mt_model_output_f32(const mt_model *model, const void *arena);
 /* Run every layer in order (after the caller wrote the input into the arena). */
 mt_status mt_model_forward(const mt_model *model, void *arena, int32_t arena_size);
 
+/* Run layer `index` alone (0 <= index < n_layers), for per-layer measurements;
+ * mt_model_check must have passed for this arena. */
+mt_status mt_model_run_layer(const mt_model *model, void *arena, int32_t index);
+
 #endif /* MT_MODEL_H */

@@ -76,6 +76,13 @@ static mt_status run_layer(const mt_model *m, const mt_layer *l, void *arena)
     return MT_ERR_UNSUPPORTED;
 }
 
+mt_status mt_model_run_layer(const mt_model *m, void *arena, int32_t index)
+{
+    MT_CHECK(m && arena && m->layers, MT_ERR_NULL);
+    MT_CHECK(index >= 0 && index < m->n_layers, MT_ERR_RANGE);
+    return run_layer(m, &m->layers[index], arena);
+}
+
 mt_status mt_model_forward(const mt_model *m, void *arena, int32_t arena_size)
 {
     mt_status st = mt_model_check(m, arena, arena_size);
