@@ -14,6 +14,7 @@ extern "C" {
 #include "mt_status.h"
 #include "mt_types.h"
 #include "mt_f32.h"
+#include "mt_s8.h"
 #include "mt_model.h"
 
 #ifdef __cplusplus
