@@ -26,7 +26,7 @@ from pyconvert.planner import Buffer, lower_bound, plan_arena
 from kernel_cases import assert_close
 
 GOLDEN = Path(__file__).parent / "golden"
-SEED_MODELS = ["lenet5", "lenet3x3", "mlp784", "logic_mlp"]
+SEED_MODELS = ["lenet5", "lenet3x3", "mlp784", "logic_mlp", "digits_cnn"]
 
 
 def reference_model(name):
