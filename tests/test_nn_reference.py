@@ -19,6 +19,20 @@ import pytest
 import pyconvert.nn as nn
 import pyconvert.nn.functional as F
 
+
+@pytest.fixture(scope="module", autouse=True)
+def torch_single_thread():
+    """These are tiny ops: torch's thread pool only adds contention on 2 cores."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 # ---------------------------------------------------------------------------
 # inputs: (kind, shape[, classes]); kinds: "x" differentiable float, "p" positive
 # differentiable float, "c" constant float, "v" constant positive float

@@ -19,6 +19,9 @@ Deviations from PyTorch (all stricter, none silent):
   a warning, a classic (N, 1)-vs-(N,) bug);
 * ``max_pool2d`` supports ``dilation=1`` only and no ``return_indices``;
 * ``adaptive_avg_pool2d`` supports output size 1 only;
+* ``conv2d`` padding is an int or a pair (no "same"/"valid"), zeros only;
+* ``cross_entropy`` / ``nll_loss`` have no ``weight``, ``ignore_index`` or
+  ``label_smoothing``;
 * ``flatten`` here is ``torch.flatten`` with ``start_dim=1`` by default (the
   batch dim is kept, like ``nn.Flatten``); ``Tensor.flatten`` defaults to 0.
 """
@@ -718,7 +721,7 @@ def step(input) -> Tensor:
 heaviside = step
 
 
-def _softmax_dim(ndim: int, dim: Optional[int], op: str) -> int:
+def _softmax_dim(ndim: int, dim: Optional[int]) -> int:
     if dim is None:             # PyTorch's legacy implicit dim
         dim = 0 if ndim in (0, 1, 3) else 1
     return _normalize_dim(dim, ndim)
@@ -726,12 +729,12 @@ def _softmax_dim(ndim: int, dim: Optional[int], op: str) -> int:
 
 def softmax(input, dim: Optional[int] = None) -> Tensor:
     x = as_tensor(input)
-    return SoftmaxFn.apply(x, dim=_softmax_dim(x.ndim, dim, "softmax"))
+    return SoftmaxFn.apply(x, dim=_softmax_dim(x.ndim, dim))
 
 
 def log_softmax(input, dim: Optional[int] = None) -> Tensor:
     x = as_tensor(input)
-    return LogSoftmaxFn.apply(x, dim=_softmax_dim(x.ndim, dim, "log_softmax"))
+    return LogSoftmaxFn.apply(x, dim=_softmax_dim(x.ndim, dim))
 
 
 def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:

@@ -35,8 +35,9 @@ class Parameter(Tensor):
         if isinstance(data, Tensor):
             data = data.data
         array = data if isinstance(data, np.ndarray) else _default_array(data)
-        Tensor.__init__(self, array, requires_grad=requires_grad)
+        super().__init__(np.empty(0, array.dtype))
         self.data = array                      # share, do not copy
+        self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + Tensor.__repr__(self)

@@ -289,6 +289,15 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
     def tolist(self):
         return self.data.tolist()
 
@@ -419,7 +428,7 @@ class Tensor:
 
     def transpose(self, dim0: int, dim1: int):
         return TransposeFn.apply(self, dim0=_normalize_dim(dim0, self.ndim),
-                               dim1=_normalize_dim(dim1, self.ndim))
+                                 dim1=_normalize_dim(dim1, self.ndim))
 
     @property
     def T(self):
