@@ -45,9 +45,10 @@ int32_t mt_requantize(int32_t acc, int32_t multiplier, int32_t shift);
  * acc[o] = bias[o] + sum (x + input_offset) * w;   padding taps contribute zero
  * (they are the real value 0, i.e. the input zero point).
  * out = clamp(requantize(acc[o]) + output_offset, act_min, act_max).
- * Overflow: |x + input_offset| <= 255 and |w| <= 127, so each product is < 2^15
- * and an int32 sum of up to 2^16 products cannot overflow; the kernels reject a
- * reduction longer than 65536 (MT_ERR_UNSUPPORTED) instead of wrapping.           */
+ * Overflow: |x + input_offset| <= 255 and |w| <= 128, so each product is at most
+ * 32640 and an int32 sum of up to 2^16 products cannot overflow (2^16 * 32640 <
+ * 2^31); the kernels reject a longer reduction (MT_ERR_UNSUPPORTED) instead of
+ * wrapping, and add the bias with saturation. bias may be NULL (zero).          */
 mt_status mt_conv2d_s8(const mt_conv_params *params, const mt_s8_io *io, const mt_requant *quant,
                        const mt_dims *in_dims, const int8_t *in,
                        const mt_dims *filter_dims, const int8_t *filter,
@@ -60,7 +61,10 @@ mt_status mt_linear_s8(const mt_s8_io *io, const mt_requant *quant,
                        const mt_dims *out_dims, int8_t *out);
 
 /* Pooling keeps scale and zero point; act_min/act_max clamp the result. Average
- * pooling divides with rounding to nearest, ties away from zero (as TFLite).      */
+ * pooling divides with rounding to nearest, ties away from zero (as TFLite).
+ * Padded taps count as the stored value 0: exact for count_include_pad = 0 (the
+ * divisor counts real taps only, TFLite's only mode) or a zero point of 0; the
+ * converter uses this kernel only in those cases.                                */
 mt_status mt_maxpool2d_s8(const mt_pool_params *params, int32_t act_min, int32_t act_max,
                           const mt_dims *in_dims, const int8_t *in,
                           const mt_dims *out_dims, int8_t *out);
@@ -80,7 +84,7 @@ mt_status mt_lut_s8(const int8_t *table, int32_t size, const int8_t *in, int8_t 
  *   e[j] = exp_table[max_row - x[j]]   (exp_table[d] = round(2^23 * exp(-d * s_in)),
  *                                       d in 0..255, made by the converter)
  *   y[j] = clamp(round(256 * e[j] / sum_j e[j]) - 128, -128, 127)
- * cols <= 256 so the int32 sum of e (each <= 2^23) cannot overflow.                   */
+ * cols <= 256 and e <= 2^23, so the sum (<= 2^31) fits the uint32 it is kept in.      */
 mt_status mt_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t cols,
                         const int8_t *in, int8_t *out);
 
