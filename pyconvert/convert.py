@@ -48,8 +48,21 @@ def lower_graph(graph: Graph) -> Lowered:
     return lower(optimize(graph))
 
 
-def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: str = "") -> Path:
-    header, source_text = emit(low, name, command=command, source=source)
+def plan_for_training(spec: str, config, input_shape: tuple | None = None,
+                      name: str | None = None):
+    """Import the model twice, at its inference batch and at config.batch, and plan
+    training (pyconvert.train_plan)."""
+    from .train_plan import plan_training
+    infer = load(spec, input_shape=input_shape, name=name)
+    shape = infer.tensors[infer.inputs[0]].shape
+    train = load(spec, input_shape=(config.batch,) + tuple(shape[1:]), name=name)
+    return plan_training(infer, train, config)
+
+
+def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: str = "",
+                  train=None) -> Path:
+    """train: a TrainPlan (train_plan.plan_training) whose .infer is `low`."""
+    header, source_text = emit(low, name, command=command, source=source, train=train)
     meta = {
         "generator": f"pyconvert {__version__}",
         "name": name,
@@ -58,8 +71,16 @@ def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: st
         "output_shape": list(low.tensors[low.output].shape),
         "arena_size": low.plan.arena_size,
         "arena_lower_bound": low.plan.lower_bound,
+        # The schedule in execution order (the index mt_model_run_layer takes), so
+        # board benchmarks can name each layer and report instructions per MAC.
+        "layers": [{"name": l.node, "op": l.op, "macs": l.macs} for l in low.layers],
+        "macs": sum(l.macs for l in low.layers),
         "files": [f"{name}.h", f"{name}.c"],
     }
+    if train is not None:
+        meta["arena_size"] = train.arena_size
+        meta["arena_lower_bound"] = train.lower_bound()
+        meta["train"] = train_meta(train)
     outdir = Path(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
@@ -78,6 +99,25 @@ def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: st
         if tmp.exists():
             shutil.rmtree(tmp)
     return outdir
+
+
+def train_meta(tp) -> dict:
+    """What host tools need to drive training and read the parameters back."""
+    c = tp.config
+    params = []
+    for p in tp.params:
+        layer = tp.infer.layers[p.layer]
+        params.append({"name": p.source, "layer": layer.node, "role": p.role, "offset": p.offset,
+                       "device_shape": list(p.value.shape),
+                       "layout": list(layer.weight_layout) if p.role == "weight" else []})
+    return {"loss": c.loss, "optimizer": c.optimizer, "lr": c.lr, "momentum": c.momentum,
+            "weight_decay": c.weight_decay, "nesterov": c.nesterov, "betas": list(c.betas),
+            "eps": c.eps, "batch": c.batch, "trainable": c.trainable,
+            "input_shape": list(tp.train.tensors[tp.train.input].shape),
+            "output_shape": list(tp.train.tensors[tp.train.output].shape),
+            "params": params, "persistent_bytes": tp.persistent,
+            "arena_size": tp.arena_size, "arena_lower_bound": tp.lower_bound(),
+            "naive_bytes": tp.naive_bytes}
 
 
 def read_meta(outdir) -> dict:

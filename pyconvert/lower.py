@@ -64,6 +64,7 @@ class DeviceLayer:
     bias: np.ndarray | None = None
     weight_source: str = ""            # the parameter's name in the source model
     bias_source: str = ""
+    weight_layout: tuple = ()          # how to get back to the source layout (to_source_layout)
     macs: int = 0
 
     @property
@@ -91,7 +92,9 @@ class Lowered:
         return names
 
 
-def lower(graph: Graph) -> Lowered:
+def lower(graph: Graph, keep: frozenset = frozenset(), plan: bool = True) -> Lowered:
+    """keep: tensors no in-place layer may overwrite (training keeps what backward reads);
+    plan: place the buffers in an arena (training plans its own timeline instead)."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"model '{graph.name}': exactly one input and one output are supported, "
                          f"got inputs {graph.inputs} and outputs {graph.outputs}")
@@ -123,8 +126,9 @@ def lower(graph: Graph) -> Lowered:
         raise GraphError(f"graph output '{dst}' is a flattened image; its element order would "
                          f"differ from PyTorch's (add a Linear after the Flatten)")
     low = Lowered(graph.name, tensors, layers, src, dst)
-    _share_in_place(low)
-    low.plan = plan_arena(_buffers(low))
+    share_in_place(low, keep)
+    if plan:
+        low.plan = plan_arena(_buffers(low))
     return low
 
 
@@ -136,12 +140,14 @@ def _lower_node(graph: Graph, node, flat_chw) -> DeviceLayer:
         b_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
         if node.op == "conv2d":
             layer.weight = np.ascontiguousarray(w.transpose(0, 2, 3, 1))      # OIHW -> OHWI
+            layer.weight_layout = ("ohwi",)
             n, oc, oh, ow = graph.tensors[node.outputs[0]].shape
             layer.macs = n * oh * ow * oc * int(np.prod(w.shape[1:]))
         else:
             if flat_chw is not None:                                           # (C,H,W) -> (H,W,C)
                 c, h, wd = flat_chw
                 w = w.reshape(-1, c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+                layer.weight_layout = ("flat_hwc", c, h, wd)
             layer.weight = np.ascontiguousarray(w)
             layer.macs = graph.tensors[node.outputs[0]].shape[0] * w.size
         layer.bias = graph.tensors[b_name].data if b_name else None
@@ -149,10 +155,34 @@ def _lower_node(graph: Graph, node, flat_chw) -> DeviceLayer:
     return layer
 
 
-def _share_in_place(low: Lowered) -> None:
+def to_source_layout(device: np.ndarray, layout) -> np.ndarray:
+    """A weight in device layout back to the source model's (PyTorch/ONNX) layout."""
+    layout = tuple(layout)
+    if layout[:1] == ("ohwi",):
+        return np.ascontiguousarray(device.transpose(0, 3, 1, 2))
+    if layout[:1] == ("flat_hwc",):
+        c, h, w = layout[1:]
+        return np.ascontiguousarray(device.reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+                                    .reshape(device.shape[0], -1))
+    return device
+
+
+def to_device_layout(source: np.ndarray, layout) -> np.ndarray:
+    """The inverse of to_source_layout."""
+    layout = tuple(layout)
+    if layout[:1] == ("ohwi",):
+        return np.ascontiguousarray(source.transpose(0, 2, 3, 1))
+    if layout[:1] == ("flat_hwc",):
+        c, h, w = layout[1:]
+        return np.ascontiguousarray(source.reshape(-1, c, h, w).transpose(0, 2, 3, 1)
+                                    .reshape(source.shape[0], -1))
+    return source
+
+
+def share_in_place(low: Lowered, keep: frozenset) -> None:
     """Let an in-place-capable layer write over its input when nothing later reads it."""
     for i, layer in enumerate(low.layers):
-        if layer.op not in IN_PLACE:
+        if layer.op not in IN_PLACE or layer.inp in keep:
             continue
         buf = low.tensors[layer.inp].buffer
         later_reads = any(low.tensors[l.inp].buffer == buf for l in low.layers[i + 1:])

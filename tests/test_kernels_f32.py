@@ -317,3 +317,35 @@ def test_bad_shapes_name_the_kernel_and_the_shapes():
         K.linear(np.zeros((2, 5), np.float32), np.zeros((3, 4), np.float32))
     with pytest.raises(K.KernelError, match="bad argument"):
         K.conv2d(x, np.zeros((4, 3, 3, 3), np.float32), stride=0)
+
+
+# ---- parameter gradients by output-channel block (the fused training update) ----------------
+
+def test_backward_params_blocks_equal_the_full_gradient():
+    ffi, lib = K.runtime()
+    rng = np.random.default_rng(12)
+    x, wt = rand(rng, 2, 6, 5, 4), rand(rng, 6, 3, 3, 2)       # groups 2
+    dy = rand(rng, 2, 4, 3, 6)
+    _, dw, db = K.conv2d_backward(x, wt, dy, stride=(1, 2), padding=(0, 1), groups=2)
+    p = K._conv_params((1, 2), (0, 1), 1, 2)
+    for o0, o1 in [(0, 6), (0, 1), (2, 5), (5, 6), (3, 3)]:
+        bw = np.zeros((o1 - o0, 3, 3, 2), np.float32)
+        bb = np.zeros(o1 - o0, np.float32)
+        st = lib.mt_conv2d_f32_backward_params(p, K._dims(x.shape), K._ptr(x), K._dims(wt.shape),
+                                               K._dims(dy.shape), K._ptr(dy), o0, o1,
+                                               K._ptr(bw), K._ptr(bb))
+        assert st == 0
+        np.testing.assert_array_equal(bw, dw[o0:o1])
+        np.testing.assert_array_equal(bb, db[o0:o1])
+    assert lib.mt_conv2d_f32_backward_params(p, K._dims(x.shape), K._ptr(x), K._dims(wt.shape),
+                                             K._dims(dy.shape), K._ptr(dy), 4, 7,
+                                             K._ptr(np.zeros(100, np.float32)), ffi.NULL) == -8
+
+    xl, wl, dyl = rand(rng, 3, 7), rand(rng, 5, 7), rand(rng, 3, 5)
+    _, dwl, dbl = K.linear_backward(xl, wl, dyl)
+    bw, bb = np.zeros((2, 7), np.float32), np.zeros(2, np.float32)
+    assert lib.mt_linear_f32_backward_params(K._dims(xl.shape), K._ptr(xl), K._dims(wl.shape),
+                                             K._dims(dyl.shape), K._ptr(dyl), 1, 3,
+                                             K._ptr(bw), K._ptr(bb)) == 0
+    np.testing.assert_array_equal(bw, dwl[1:3])
+    np.testing.assert_array_equal(bb, dbl[1:3])

@@ -20,7 +20,9 @@ from .build import build_extension, header_cdef, runtime_dir, runtime_headers, r
 
 
 class ModelError(ValueError):
-    pass
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
 
 
 def _nhwc(a: np.ndarray) -> np.ndarray:
@@ -50,6 +52,85 @@ class HostModel:
         self.input_shape = tuple(self.meta["input_shape"])
         self.output_shape = tuple(self.meta["output_shape"])
         self.arena = np.zeros((self.meta["arena_size"] + 3) // 4, np.float32)  # 4-byte aligned
+        self.train_meta = self.meta.get("train")
+        if self.train_meta:
+            self.init()
+
+    # ---- training (models converted with --train) --------------------------------------
+
+    def _call(self, fn_name: str, *args) -> None:
+        st = getattr(self.lib, f"{self.meta['name']}_{fn_name}")(*args)
+        if st != 0:
+            reason = self.ffi.string(self.lib.mt_status_str(st)).decode()
+            raise ModelError(f"{self.meta['name']}_{fn_name} failed: {reason} (status {st})", st)
+
+    def _arena_args(self):
+        return self.ffi.from_buffer(self.arena), self.arena.nbytes
+
+    def init(self) -> None:
+        """Parameters back to their converted values; optimizer state and step zeroed."""
+        self._need_train()
+        self._call("init", *self._arena_args())
+
+    def _need_train(self) -> None:
+        if not self.train_meta:
+            raise ModelError(f"{self.outdir}: converted without --train")
+
+    def train_step(self, x: np.ndarray, target: np.ndarray) -> float:
+        """One optimizer step on one batch: x float32 NCHW (batch, ...), target float32
+        of the output's shape (mse) or integer class labels (ce). Returns the loss."""
+        self._need_train()
+        tm = self.train_meta
+        x = np.asarray(x, np.float32)
+        if x.shape != tuple(tm["input_shape"]):
+            raise ModelError(f"training batch shape {x.shape}, expected {tuple(tm['input_shape'])}")
+        out_shape = tuple(tm["output_shape"])
+        if tm["loss"] == "ce":
+            rows = out_shape[0] * int(np.prod(out_shape[2:]))
+            labels = np.asarray(target)
+            if labels.size != rows or not np.issubdtype(labels.dtype, np.integer):
+                raise ModelError(f"labels: expected {rows} integers, got {labels.dtype} {labels.shape}")
+            t = np.ascontiguousarray(labels.reshape(-1), np.int32)
+        else:
+            t = np.asarray(target, np.float32)
+            if t.shape != out_shape:
+                raise ModelError(f"targets shape {t.shape}, expected the output's {out_shape}")
+            t = np.ascontiguousarray(_nhwc(t))
+        xin = np.ascontiguousarray(_nhwc(x))
+        loss = self.ffi.new("float *")
+        self._call("train_step", *self._arena_args(), self.ffi.cast("float *", self.ffi.from_buffer(xin)),
+                   self.ffi.from_buffer(t), loss)
+        return float(loss[0])
+
+    def params(self) -> dict:
+        """The trainable parameters as they are now, by source name, in PyTorch layout."""
+        self._need_train()
+        from ..lower import to_source_layout
+        raw = self.arena.view(np.uint8)
+        out = {}
+        for p in self.train_meta["params"]:
+            n = int(np.prod(p["device_shape"]))
+            value = raw[p["offset"]:p["offset"] + 4 * n].view(np.float32).reshape(p["device_shape"])
+            out[p["name"]] = to_source_layout(value.copy(), p["layout"])
+        return out
+
+    def load_params(self, values: dict) -> None:
+        """Overwrite trainable parameters (PyTorch names, shapes and layouts)."""
+        self._need_train()
+        from ..lower import to_device_layout
+        raw = self.arena.view(np.uint8)
+        current = self.params()
+        for name, value in values.items():
+            if name not in current:
+                raise ModelError(f"parameter {name!r} is not trainable in this model "
+                                 f"(trainable: {', '.join(current)})")
+            if tuple(np.shape(value)) != current[name].shape:
+                raise ModelError(f"parameter {name!r}: shape {np.shape(value)}, "
+                                 f"expected {current[name].shape}")
+        for p in self.train_meta["params"]:
+            if p["name"] in values:
+                dev = to_device_layout(np.asarray(values[p["name"]], np.float32), p["layout"])
+                raw[p["offset"]:p["offset"] + dev.nbytes] = np.ascontiguousarray(dev).view(np.uint8).ravel()
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """x: float32 with the model's sample shape and any batch N -> (N, ...) outputs."""

@@ -16,6 +16,7 @@ extern "C" {
 #include "mt_f32.h"
 #include "mt_s8.h"
 #include "mt_model.h"
+#include "mt_train.h"
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,18 @@ mt_status mt_conv2d_f32_backward(const mt_conv_params *params,
                                  const mt_dims *out_dims, const float *d_out,
                                  float *d_in, float *d_filter, float *d_bias);
 
+/* The parameter gradients of output channels [o_begin, o_end) only, ACCUMULATED
+ * into compact blocks d_filter (o_end-o_begin, KH, KW, C/groups) and d_bias
+ * (o_end-o_begin,). On-device training updates a layer block by block with it,
+ * so the layer's whole weight gradient never has to exist at once. MT_ERR_RANGE
+ * unless 0 <= o_begin <= o_end <= O.                                          */
+mt_status mt_conv2d_f32_backward_params(const mt_conv_params *params,
+                                        const mt_dims *in_dims, const float *in,
+                                        const mt_dims *filter_dims,
+                                        const mt_dims *out_dims, const float *d_out,
+                                        int32_t o_begin, int32_t o_end,
+                                        float *d_filter, float *d_bias);
+
 /* ---- linear ------------------------------------------------------------------
  * y (N,1,1,O) = act( x (N, K) @ W (O,K)^T + b (O,) ); x may have any (h, w, c)
  * with h*w*c == K (flatten is free in memory). bias may be NULL.               */
@@ -63,6 +75,14 @@ mt_status mt_linear_f32_backward(const mt_dims *in_dims, const float *in,
                                  const mt_dims *weight_dims, const float *weight,
                                  const mt_dims *out_dims, const float *d_out,
                                  float *d_in, float *d_weight, float *d_bias);
+
+/* dW rows / db entries of outputs [o_begin, o_end), accumulated into compact
+ * blocks (see mt_conv2d_f32_backward_params).                                 */
+mt_status mt_linear_f32_backward_params(const mt_dims *in_dims, const float *in,
+                                        const mt_dims *weight_dims,
+                                        const mt_dims *out_dims, const float *d_out,
+                                        int32_t o_begin, int32_t o_end,
+                                        float *d_weight, float *d_bias);
 
 /* ---- pooling ----------------------------------------------------------------
  * in (N,H,W,C) -> out (N,OH,OW,C), window per mt_pool_params.                  */

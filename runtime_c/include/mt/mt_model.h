@@ -41,12 +41,25 @@ typedef struct {
     int32_t offset;
 } mt_tensor;
 
+/* A trainable parameter: its value lives in the arena (RAM), initialised from
+ * flash by mt_model_init_params; frozen weights stay in flash (mt_layer.weight).
+ * Optimizer state sits beside it: SGD momentum in state[0], Adam m and v in
+ * state[0] and state[1]; -1 where unused. Offsets are arena bytes. */
+typedef struct {
+    const float *init;         /* the converted value, in flash               */
+    int32_t size;              /* elements                                    */
+    int32_t offset;            /* the live value                              */
+    int32_t state[2];
+} mt_param;
+
 /* One step of the schedule; fields an op does not use are zero / NULL. */
 typedef struct {
     int32_t op;                /* mt_op                                       */
     int32_t in, out;           /* indices into mt_model.tensors               */
-    const float *weight;       /* conv OHWI or linear (O,K)                   */
+    const float *weight;       /* conv OHWI or linear (O,K), in flash         */
     const float *bias;         /* (O,) or NULL                                */
+    int32_t weight_param;      /* 1 + index into mt_model.params when the     */
+    int32_t bias_param;        /*   value trains in RAM; 0 = use the pointer  */
     mt_dims weight_dims;
     mt_conv_params conv;
     mt_pool_params pool;
@@ -61,11 +74,26 @@ typedef struct {
     const mt_tensor *tensors;
     int32_t input, output;     /* tensor indices                              */
     int32_t arena_size;        /* bytes the plan needs                        */
+    int32_t n_params;          /* trainable parameters (0 for a frozen model) */
+    const mt_param *params;
 } mt_model;
+
+/* A model with trainable parameters keeps this header at arena offset 0, written
+ * by mt_model_init_params; forward refuses an arena without it (the parameters
+ * would be garbage). */
+typedef struct {
+    uint32_t magic;            /* MT_PARAMS_MAGIC once initialised            */
+    int32_t step;              /* optimizer steps taken so far                */
+} mt_arena_header;
+#define MT_PARAMS_MAGIC 0x6D745031u   /* "mtP1" */
 
 /* Validate the whole model against an arena once: table indices, every tensor
  * inside arena_size, arena 4-byte aligned. MT_ERR_ARENA if it is too small. */
 mt_status mt_model_check(const mt_model *model, const void *arena, int32_t arena_size);
+
+/* Copy every trainable parameter from flash into the arena and zero its optimizer
+ * state and the step counter (a fresh start; a no-op for frozen models). */
+mt_status mt_model_init_params(const mt_model *model, void *arena, int32_t arena_size);
 
 /* Where the input is written and the output read: pointers into the arena. */
 float *mt_model_input_f32(const mt_model *model, void *arena);

@@ -149,12 +149,12 @@ static void conv_backward_input(const conv_shape *s, const float *filter,
     }
 }
 
-/* d_filter (O,KH,KW,CG), accumulated:
+/* d_filter rows of output channels [o_begin, o_end), (o_end-o_begin,KH,KW,CG), accumulated:
  *   dw[o,ky,kx,i] += sum_{n,oy,ox} dy[n,oy,ox,o] * x[n,iy,ix,g*CG+i]         */
-static void conv_backward_filter(const conv_shape *s, const float *in,
-                                 const float *d_out, float *d_filter)
+static void conv_backward_filter(const conv_shape *s, const float *in, const float *d_out,
+                                 int32_t o_begin, int32_t o_end, float *d_filter)
 {
-    for (int32_t o = 0; o < s->O; o++) {
+    for (int32_t o = o_begin; o < o_end; o++) {
         const int32_t c0 = (o / s->OG) * s->CG;
         for (int32_t ky = 0; ky < s->KH; ky++) {
             for (int32_t kx = 0; kx < s->KW; kx++) {
@@ -175,22 +175,24 @@ static void conv_backward_filter(const conv_shape *s, const float *in,
                             }
                         }
                     }
-                    d_filter[((o * s->KH + ky) * s->KW + kx) * s->CG + i] += sum;
+                    d_filter[(((o - o_begin) * s->KH + ky) * s->KW + kx) * s->CG + i] += sum;
                 }
             }
         }
     }
 }
 
-/* d_bias (O,), accumulated:  db[o] += sum_{n,oy,ox} dy[n,oy,ox,o]             */
-static void conv_backward_bias(const conv_shape *s, const float *d_out, float *d_bias)
+/* d_bias entries of output channels [o_begin, o_end), accumulated:
+ *   db[o] += sum_{n,oy,ox} dy[n,oy,ox,o]                                        */
+static void conv_backward_bias(const conv_shape *s, const float *d_out,
+                               int32_t o_begin, int32_t o_end, float *d_bias)
 {
     const int32_t pixels = s->N * s->OH * s->OW;
-    for (int32_t o = 0; o < s->O; o++) {
+    for (int32_t o = o_begin; o < o_end; o++) {
         float sum = 0.0f;
         for (int32_t p = 0; p < pixels; p++)
             sum += d_out[p * s->O + o];
-        d_bias[o] += sum;
+        d_bias[o - o_begin] += sum;
     }
 }
 
@@ -214,8 +216,33 @@ mt_status mt_conv2d_f32_backward(const mt_conv_params *params,
     if (d_in)
         conv_backward_input(&s, filter, d_out, d_in);
     if (d_filter)
-        conv_backward_filter(&s, in, d_out, d_filter);
+        conv_backward_filter(&s, in, d_out, 0, s.O, d_filter);
     if (d_bias)
-        conv_backward_bias(&s, d_out, d_bias);
+        conv_backward_bias(&s, d_out, 0, s.O, d_bias);
+    return MT_OK;
+}
+
+/* The parameter gradients of output channels [o_begin, o_end) only, accumulated into
+ * compact blocks: d_filter (o_end-o_begin, KH, KW, CG), d_bias (o_end-o_begin,).
+ * Training uses it to update a layer block by block, so its whole weight
+ * gradient never has to exist at once. Either output may be NULL.            */
+mt_status mt_conv2d_f32_backward_params(const mt_conv_params *params,
+                                        const mt_dims *in_dims, const float *in,
+                                        const mt_dims *filter_dims,
+                                        const mt_dims *out_dims, const float *d_out,
+                                        int32_t o_begin, int32_t o_end,
+                                        float *d_filter, float *d_bias)
+{
+    MT_CHECK(params && in_dims && filter_dims && out_dims && d_out, MT_ERR_NULL);
+    MT_CHECK(in || !d_filter, MT_ERR_NULL);
+    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    if (status != MT_OK)
+        return status;
+    MT_CHECK(0 <= o_begin && o_begin <= o_end && o_end <= filter_dims->n, MT_ERR_RANGE);
+    const conv_shape s = conv_shape_of(params, in_dims, filter_dims, out_dims);
+    if (d_filter)
+        conv_backward_filter(&s, in, d_out, o_begin, o_end, d_filter);
+    if (d_bias)
+        conv_backward_bias(&s, d_out, o_begin, o_end, d_bias);
     return MT_OK;
 }

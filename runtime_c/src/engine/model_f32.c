@@ -4,13 +4,36 @@
  * offsets so that live tensors never overlap (in-place only where the kernel
  * allows it). The engine is a dispatch loop; all arithmetic is in the kernels. */
 #include <stddef.h>
+#include <string.h>
 #include "mt/mt_f32.h"
 #include "mt/mt_model.h"
 #include "../support/check.h"
+#include "engine.h"
 
-static float *tensor_f32(const mt_model *m, void *arena, int32_t index)
+float *mt_engine_tensor(const mt_model *m, void *arena, int32_t index)
 {
     return (float *)((char *)arena + m->tensors[index].offset);
+}
+
+float *mt_engine_param(const mt_model *m, void *arena, int32_t param)
+{
+    return (float *)((char *)arena + m->params[param - 1].offset);
+}
+
+const float *mt_engine_weight(const mt_model *m, const mt_layer *l, void *arena)
+{
+    return l->weight_param ? mt_engine_param(m, arena, l->weight_param) : l->weight;
+}
+
+const float *mt_engine_bias(const mt_model *m, const mt_layer *l, void *arena)
+{
+    return l->bias_param ? mt_engine_param(m, arena, l->bias_param) : l->bias;
+}
+
+/* [offset, offset + bytes) lies inside the plan and is 4-byte aligned. */
+static int region_ok(const mt_model *m, int32_t offset, int64_t bytes)
+{
+    return offset >= 0 && (offset & 3) == 0 && offset + bytes <= m->arena_size;
 }
 
 mt_status mt_model_check(const mt_model *m, const void *arena, int32_t arena_size)
@@ -24,27 +47,62 @@ mt_status mt_model_check(const mt_model *m, const void *arena, int32_t arena_siz
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const mt_tensor *t = &m->tensors[i];
         MT_CHECK(mt_dims_ok(&t->dims), MT_ERR_SHAPE);
-        MT_CHECK(t->offset >= 0 && (t->offset & 3) == 0, MT_ERR_RANGE);
-        int64_t end = (int64_t)t->offset + (int64_t)mt_dims_count(&t->dims) * (int64_t)sizeof(float);
-        MT_CHECK(end <= m->arena_size, MT_ERR_ARENA);
+        MT_CHECK(region_ok(m, t->offset, (int64_t)mt_dims_count(&t->dims) * 4), MT_ERR_RANGE);
+    }
+    MT_CHECK(m->n_params >= 0 && (m->n_params == 0 || m->params), MT_ERR_NULL);
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const mt_param *p = &m->params[i];
+        MT_CHECK(p->init && p->size >= 1, MT_ERR_NULL);
+        MT_CHECK(region_ok(m, p->offset, (int64_t)p->size * 4), MT_ERR_RANGE);
+        for (int k = 0; k < 2; k++)
+            MT_CHECK(p->state[k] == -1 || region_ok(m, p->state[k], (int64_t)p->size * 4), MT_ERR_RANGE);
     }
     for (int32_t i = 0; i < m->n_layers; i++) {
         const mt_layer *l = &m->layers[i];
         MT_CHECK(l->in >= 0 && l->in < m->n_tensors, MT_ERR_RANGE);
         MT_CHECK(l->out >= 0 && l->out < m->n_tensors, MT_ERR_RANGE);
         MT_CHECK(l->op >= MT_OP_CONV2D && l->op <= MT_OP_LOG_SOFTMAX, MT_ERR_UNSUPPORTED);
+        MT_CHECK(l->weight_param >= 0 && l->weight_param <= m->n_params, MT_ERR_RANGE);
+        MT_CHECK(l->bias_param >= 0 && l->bias_param <= m->n_params, MT_ERR_RANGE);
     }
+    if (m->n_params > 0)
+        MT_CHECK(((const mt_arena_header *)arena)->magic == MT_PARAMS_MAGIC, MT_ERR_ARG);
+    return MT_OK;
+}
+
+mt_status mt_model_init_params(const mt_model *m, void *arena, int32_t arena_size)
+{
+    MT_CHECK(m && arena, MT_ERR_NULL);
+    MT_CHECK(((uintptr_t)arena & 3u) == 0, MT_ERR_ARG);
+    MT_CHECK(arena_size >= m->arena_size, MT_ERR_ARENA);
+    if (m->n_params == 0)
+        return MT_OK;
+    MT_CHECK(m->params && m->arena_size >= (int32_t)sizeof(mt_arena_header), MT_ERR_NULL);
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const mt_param *p = &m->params[i];
+        MT_CHECK(p->init && p->size >= 1, MT_ERR_NULL);
+        MT_CHECK(region_ok(m, p->offset, (int64_t)p->size * 4), MT_ERR_RANGE);
+        memcpy((char *)arena + p->offset, p->init, (size_t)p->size * sizeof(float));
+        for (int k = 0; k < 2; k++) {
+            MT_CHECK(p->state[k] == -1 || region_ok(m, p->state[k], (int64_t)p->size * 4), MT_ERR_RANGE);
+            if (p->state[k] >= 0)
+                memset((char *)arena + p->state[k], 0, (size_t)p->size * sizeof(float));
+        }
+    }
+    mt_arena_header *h = (mt_arena_header *)arena;
+    h->magic = MT_PARAMS_MAGIC;
+    h->step = 0;
     return MT_OK;
 }
 
 float *mt_model_input_f32(const mt_model *m, void *arena)
 {
-    return (m && arena) ? tensor_f32(m, arena, m->input) : NULL;
+    return (m && arena) ? mt_engine_tensor(m, arena, m->input) : NULL;
 }
 
 const float *mt_model_output_f32(const mt_model *m, const void *arena)
 {
-    return (m && arena) ? tensor_f32(m, (void *)arena, m->output) : NULL;
+    return (m && arena) ? mt_engine_tensor(m, (void *)arena, m->output) : NULL;
 }
 
 /* One layer: x (in) -> y (out). Shapes were planned by the converter and are
@@ -52,15 +110,17 @@ const float *mt_model_output_f32(const mt_model *m, const void *arena)
 static mt_status run_layer(const mt_model *m, const mt_layer *l, void *arena)
 {
     const mt_dims *xd = &m->tensors[l->in].dims, *yd = &m->tensors[l->out].dims;
-    const float *x = tensor_f32(m, arena, l->in);
-    float *y = tensor_f32(m, arena, l->out);
+    const float *x = mt_engine_tensor(m, arena, l->in);
+    float *y = mt_engine_tensor(m, arena, l->out);
     int32_t size = mt_dims_count(xd);
 
     switch ((mt_op)l->op) {
     case MT_OP_CONV2D:
-        return mt_conv2d_f32(&l->conv, &l->act, xd, x, &l->weight_dims, l->weight, l->bias, yd, y);
+        return mt_conv2d_f32(&l->conv, &l->act, xd, x, &l->weight_dims, mt_engine_weight(m, l, arena),
+                             mt_engine_bias(m, l, arena), yd, y);
     case MT_OP_LINEAR:
-        return mt_linear_f32(&l->act, xd, x, &l->weight_dims, l->weight, l->bias, yd, y);
+        return mt_linear_f32(&l->act, xd, x, &l->weight_dims, mt_engine_weight(m, l, arena),
+                             mt_engine_bias(m, l, arena), yd, y);
     case MT_OP_MAXPOOL2D:      return mt_maxpool2d_f32(&l->pool, xd, x, yd, y);
     case MT_OP_AVGPOOL2D:      return mt_avgpool2d_f32(&l->pool, xd, x, yd, y);
     case MT_OP_GLOBAL_AVGPOOL: return mt_global_avgpool_f32(xd, x, y);

@@ -1,0 +1,196 @@
+"""Training through the generated schedule (float32), on the host.
+
+The converted model trains with mt_train_step: forward, loss, backward in reverse
+schedule order, the optimizer fused into backward. Checked against torch.optim from
+the same initial weights on the same batches, for every --trainable mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyconvert.nn as nn
+from pyconvert.convert import plan_for_training, write_outputs
+from pyconvert.host.model_runner import HostModel, ModelError
+from pyconvert.importers.model_file import load_module
+from pyconvert.train_plan import TrainConfig
+
+torch = pytest.importorskip("torch")
+
+
+def torch_twin(name):
+    """The bundled model rebuilt in PyTorch with our initial weights."""
+    T = torch.nn
+    if name == "digits_cnn":
+        model = T.Sequential(T.Conv2d(1, 8, 3, padding=1), T.ReLU(), T.MaxPool2d(2),
+                             T.Conv2d(8, 16, 3, padding=1), T.ReLU(), T.MaxPool2d(2),
+                             T.Flatten(), T.Linear(64, 10))
+    elif name == "lenet5":
+        class LeNet(T.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.conv2 = T.Conv2d(1, 6, 5), T.Conv2d(6, 16, 5)
+                self.fc1, self.fc2, self.fc3 = T.Linear(400, 120), T.Linear(120, 84), T.Linear(84, 10)
+
+            def forward(self, x):
+                x = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+                x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+                x = torch.relu(self.fc1(x.flatten(1)))
+                return self.fc3(torch.relu(self.fc2(x)))
+        model = LeNet()
+    else:
+        raise KeyError(name)
+    nn.manual_seed(0)
+    ours = load_module(name).build_model()
+    model.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    return model
+
+
+def converted(tmp_path, name, **cfg):
+    config = TrainConfig(**cfg)
+    tp = plan_for_training(name, config)
+    return HostModel(write_outputs(tp.infer, tmp_path / name, name, train=tp)), tp
+
+
+def train_both(host, model, steps, batch, sample_shape, optimizer, hyper, seed=0):
+    trainable = {p["name"] for p in host.train_meta["params"]}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in trainable)
+    opt_cls = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+    opt = opt_cls([p for p in model.parameters() if p.requires_grad], **hyper)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        x = rng.random((batch,) + sample_shape).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        loss = host.train_step(x, y)
+        opt.zero_grad()
+        ref = torch.nn.functional.cross_entropy(model(torch.tensor(x)), torch.tensor(y))
+        ref.backward()
+        opt.step()
+        assert abs(loss - ref.item()) <= 1e-4 * max(1.0, abs(ref.item()))
+    return trainable
+
+
+def assert_params_match(host, model, trainable, rtol=1e-4):
+    ours = host.params()
+    for name, p in model.named_parameters():
+        t = p.detach().numpy()
+        if name in trainable:
+            np.testing.assert_allclose(ours[name], t, rtol=rtol, atol=rtol * np.abs(t).max(),
+                                       err_msg=name)
+
+
+OPTIMIZERS = [("sgd", dict(lr=0.05, momentum=0.9)), ("adam", dict(lr=0.01))]
+
+
+@pytest.mark.parametrize("optimizer,hyper", OPTIMIZERS, ids=["sgd-momentum", "adam"])
+@pytest.mark.parametrize("trainable", ["all", "last:1", "bias"])
+def test_digits_cnn_20_steps_match_torch(tmp_path, optimizer, hyper, trainable):
+    host, _ = converted(tmp_path, "digits_cnn", loss="ce", optimizer=optimizer, batch=4,
+                        trainable=trainable, **hyper)
+    model = torch_twin("digits_cnn")
+    before = {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
+    names = train_both(host, model, 20, 4, (1, 8, 8), optimizer, hyper)
+    assert_params_match(host, model, names)
+    for n, p in model.named_parameters():      # frozen stays frozen (and in flash)
+        if n not in names:
+            np.testing.assert_array_equal(p.detach().numpy(), before[n])
+
+
+@pytest.mark.parametrize("optimizer,hyper", OPTIMIZERS, ids=["sgd-momentum", "adam"])
+def test_lenet5_20_steps_match_torch(tmp_path, optimizer, hyper):
+    host, tp = converted(tmp_path, "lenet5", loss="ce", optimizer=optimizer, batch=1, **hyper)
+    model = torch_twin("lenet5")
+    names = train_both(host, model, 20, 1, (1, 32, 32), optimizer, hyper)
+    assert len(names) == 10
+    assert_params_match(host, model, names)
+
+
+def test_inference_after_training_uses_the_trained_parameters(tmp_path):
+    host, _ = converted(tmp_path, "digits_cnn", loss="ce", optimizer="sgd", lr=0.1, batch=2,
+                        trainable="last:1")
+    model = torch_twin("digits_cnn")
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 1, 8, 8)).astype(np.float32)
+    host.train_step(x, np.array([3, 7]))
+    state = model.state_dict()
+    state.update({k: torch.tensor(v) for k, v in host.params().items()})
+    model.load_state_dict(state)
+    with torch.no_grad():
+        expected = model(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(host.run(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_logic_mlp_learns_or_and_and_from_scratch(tmp_path):
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    for gate, target in (("OR", [0, 1, 1, 1]), ("AND", [0, 0, 0, 1])):
+        host, _ = converted(tmp_path / gate, "logic_mlp", loss="mse", optimizer="adam", lr=0.05,
+                            batch=4)
+        y = np.array(target, np.float32).reshape(4, 1)
+        for _ in range(300):
+            loss = host.train_step(x, y)
+        pred = host.run(x).reshape(-1)
+        assert ((pred > 0.5) == (y.reshape(-1) > 0.5)).all(), (gate, pred, loss)
+
+
+def test_memory_plan_beats_naive_and_meets_its_bound(tmp_path):
+    for trainable in ("all", "last:1", "bias"):
+        _, tp = converted(tmp_path / trainable, "digits_cnn", batch=4, trainable=trainable,
+                          optimizer="adam", lr=1e-3)
+        assert tp.lower_bound() <= tp.arena_size < tp.naive_bytes
+        # No gradient buffer for anything before the first trainable layer.
+        first_in = tp.train.layers[tp.first_layer].inp
+        assert tp.grad_offset(first_in) == -1
+
+
+def test_conversion_for_training_is_byte_identical(tmp_path):
+    cfg = dict(loss="ce", optimizer="adam", lr=1e-3, batch=2, trainable="last:2")
+    a = _write(cfg, tmp_path / "a")
+    b = _write(cfg, tmp_path / "b")
+    for f in ("digits_cnn.h", "digits_cnn.c", "model.json"):
+        assert (a / f).read_bytes() == (b / f).read_bytes()
+
+
+def _write(cfg, path):
+    tp = plan_for_training("digits_cnn", TrainConfig(**cfg))
+    return write_outputs(tp.infer, path, "digits_cnn", train=tp)
+
+
+# ---- bad input: the step reports it and keeps the last good parameters ---------------------
+
+def test_label_out_of_range_changes_nothing(tmp_path):
+    host, _ = converted(tmp_path, "digits_cnn", loss="ce", optimizer="sgd", lr=0.1, batch=2)
+    before = host.params()
+    with pytest.raises(ModelError, match="out of range"):
+        host.train_step(np.zeros((2, 1, 8, 8), np.float32), np.array([1, 10]))
+    for k, v in host.params().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_nonfinite_loss_keeps_the_last_parameters(tmp_path):
+    host, _ = converted(tmp_path, "logic_mlp", loss="mse", optimizer="sgd", lr=1e6, batch=4)
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32) * 100
+    y = np.ones((4, 1), np.float32) * 1e18
+    with pytest.raises(ModelError, match="non-finite") as err:
+        for _ in range(50):
+            before = host.params()
+            host.train_step(x, y)
+    assert err.value.status == -7
+    for k, v in host.params().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_wrong_target_shapes_are_rejected(tmp_path):
+    host, _ = converted(tmp_path, "digits_cnn", loss="ce", optimizer="sgd", lr=0.1, batch=2)
+    with pytest.raises(ModelError, match="expected 2 integers"):
+        host.train_step(np.zeros((2, 1, 8, 8), np.float32), np.array([1, 2, 3]))
+    with pytest.raises(ModelError, match="training batch shape"):
+        host.train_step(np.zeros((3, 1, 8, 8), np.float32), np.array([1, 2, 3]))
+
+
+def test_trainable_spec_errors_name_the_choices():
+    with pytest.raises(ValueError, match="no layer or parameter named 'fc9'"):
+        plan_for_training("lenet5", TrainConfig(trainable="fc9"))
+    with pytest.raises(ValueError, match="has 5 layers with parameters"):
+        plan_for_training("lenet5", TrainConfig(trainable="last:6"))
