@@ -1,13 +1,18 @@
 """The `pyconvert` command line.
 
     pyconvert convert MODEL -o OUTDIR [--name NAME] [--input-shape 1,1,32,32]
-    pyconvert run OUTDIR --input X.npy [--output Y.npy]
+    pyconvert run OUTDIR --input X.npy [--output Y.npy] [--board BOARD]
+    pyconvert firmware OUTDIR --board BOARD -o FWDIR
+    pyconvert bench OUTDIR [--board BOARD] [--json]
     pyconvert info MODEL [--input-shape ...]
     pyconvert demo [logic]
 
 MODEL is a .onnx file, a model-definition .py file, or a bundled model's short name
-(lenet5, lenet3x3, mlp784, logic_mlp, ...). Exit code 0 on success; otherwise a
-one-line error on stderr and exit code 1.
+(lenet5, lenet3x3, mlp784, logic_mlp, ...). BOARD is a board profile (mps2-an386,
+netduinoplus2, mps2-an500, mps2-an505, mps2-an385, microbit, stm32f446; see
+pyconvert/boards/profiles.py): `run --board` and `bench` run the firmware on the board
+emulated by QEMU. Exit code 0 on success; otherwise a one-line error on stderr and
+exit code 1.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ def _shape(text: str) -> tuple:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .boards.profiles import DEFAULT_BOARD, PROFILES   # plain data, cheap to import
+    boards = ", ".join(PROFILES)
     p = argparse.ArgumentParser(
         prog="pyconvert",
         description="Convert small neural networks to plain C that infers and trains on "
-                    "microcontrollers, and run them on this machine.")
+                    "microcontrollers, and run them on this machine or an emulated board.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     model_help = "a .onnx file, a model-definition .py file, or a bundled model name"
@@ -47,11 +54,25 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL", help=model_help)
     i.add_argument("--input-shape", type=_shape, metavar="N,C,H,W")
 
-    r = sub.add_parser("run", help="run a converted model on this machine")
+    r = sub.add_parser("run", help="run a converted model on this machine (or a board)")
     r.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
     r.add_argument("--input", required=True, metavar="X.npy",
                    help="float32 input, NCHW with a batch dimension (any number of samples)")
     r.add_argument("--output", metavar="Y.npy", help="where to save the float32 output")
+    r.add_argument("--board", metavar="BOARD",
+                   help="run on this emulated board (QEMU) instead of this machine")
+
+    f = sub.add_parser("firmware", help="write and build the firmware project for a board")
+    f.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
+    f.add_argument("--board", required=True, metavar="BOARD", help=f"one of: {boards}")
+    f.add_argument("-o", "--output", dest="fwdir", required=True, metavar="FWDIR",
+                   help="project directory to write (replaced), with fw.elf, fw.bin, fw.hex")
+
+    b = sub.add_parser("bench", help="count instructions and memory of one inference on a board")
+    b.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
+    b.add_argument("--board", default=DEFAULT_BOARD, metavar="BOARD",
+                   help=f"an emulated board (default {DEFAULT_BOARD}); one of: {boards}")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
 
     d = sub.add_parser("demo", help="run a small end-to-end demonstration")
     d.add_argument("name", nargs="?", default="logic", choices=["logic"],
@@ -95,18 +116,39 @@ def cmd_info(args, argv) -> int:
 
 def cmd_run(args, argv) -> int:
     import numpy as np
-    from .host.model_runner import HostModel
     try:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{args.input}: cannot read a .npy array ({exc})") from exc
     if x.dtype != np.float32:
         raise ValueError(f"{args.input}: expected float32, got {x.dtype}")
-    y = HostModel(args.outdir).run(x)
+    if args.board:
+        from .boards.runner import BoardModel
+        y = BoardModel(args.outdir, args.board).run(x)
+    else:
+        from .host.model_runner import HostModel
+        y = HostModel(args.outdir).run(x)
     if args.output:
         np.save(args.output, y)
     with np.printoptions(precision=5, suppress=True, linewidth=120):
         print(y)
+    return 0
+
+
+def cmd_firmware(args, argv) -> int:
+    from .boards.firmware import build, export
+    fw = build(args.outdir, args.board)          # raises FitError (one line) if it does not fit
+    dest = export(fw, args.fwdir)
+    print(fw.usage())
+    print(f"wrote {dest}/ (Makefile, CMakeLists.txt, sources) and {dest}/fw.elf, fw.bin, fw.hex")
+    return 0
+
+
+def cmd_bench(args, argv) -> int:
+    import json
+    from .boards.runner import bench, format_bench
+    result = bench(args.outdir, args.board)
+    print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
 
 
@@ -117,7 +159,8 @@ def cmd_demo(args, argv) -> int:
     return 0 if ok else 1
 
 
-COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "demo": cmd_demo}
+COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "firmware": cmd_firmware,
+            "bench": cmd_bench, "demo": cmd_demo}
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ def _nchw(a: np.ndarray) -> np.ndarray:
 
 class HostModel:
     def __init__(self, outdir):
-        self.outdir = Path(outdir)
-        self.meta = read_meta(outdir)
+        self.outdir = Path(outdir).resolve()   # cffi compiles in a temporary directory
+        self.meta = read_meta(self.outdir)
         name = self.meta["name"]
         header = self.outdir / f"{name}.h"
         root = runtime_dir()

@@ -1,0 +1,138 @@
+"""A converted model on an emulated board: run samples, or benchmark one inference.
+
+    BoardModel("out/lenet5", "mps2-an386").run(x)    # like HostModel.run: NCHW in, N rows out
+    bench("out/lenet5", "mps2-an386")                # instructions, per layer, memory
+
+Both build the firmware first (cached, fit-checked; see firmware.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..host.model_runner import ModelError, _nchw, _nhwc
+from .firmware import Firmware, build
+from .profiles import get_profile
+from .qemu import run_elf
+
+BENCH_SEED = 0   # the bench input: standard normal samples from this seed, so counts repeat
+
+
+def _board_failure(fw: Firmware, result) -> RuntimeError:
+    said = [l for l in result.console.splitlines() if l.startswith("mt:")]
+    reason = said[-1][4:] if said else "no message"
+    return RuntimeError(f"{fw.meta['name']} on {fw.profile.name}: firmware exited with status "
+                        f"{result.exit_code} ({reason})")
+
+
+class BoardModel:
+    def __init__(self, outdir, board: str):
+        profile = get_profile(board)
+        if not profile.emulated:       # say so before spending a build on it
+            raise ValueError(f"board {board} is not emulated by QEMU "
+                             f"(build and fit check only: pyconvert firmware)")
+        self.fw = build(outdir, board)
+        self.meta = self.fw.meta
+        self.input_shape = tuple(self.meta["input_shape"])
+        self.output_shape = tuple(self.meta["output_shape"])
+
+    def _device_input(self, x: np.ndarray) -> bytes:
+        """x (NCHW, any multiple of the model's batch) as input.bin: NHWC float32 samples."""
+        x = np.asarray(x, np.float32)
+        batch, per_sample = self.input_shape[0], self.input_shape[1:]
+        if x.ndim != len(self.input_shape) or x.shape[1:] != per_sample or x.shape[0] % batch:
+            raise ModelError(f"input shape {x.shape} does not match the model's {self.input_shape} "
+                             f"(any multiple of {batch} samples of shape {per_sample})")
+        return np.ascontiguousarray(_nhwc(x)).astype("<f4").tobytes()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Every sample through <name>_forward on the board -> (N, ...) float32, NCHW."""
+        data = self._device_input(x)
+        chunks = np.asarray(x).shape[0] // self.input_shape[0]
+        # A sample takes well under a second even in software float; allow plenty.
+        result = run_elf(self.fw.elf, self.fw.profile, data, timeout=300 + 2 * chunks)
+        if result.exit_code != 0:
+            raise _board_failure(self.fw, result)
+        device_shape = _nhwc(np.empty(self.output_shape, np.float32)).shape
+        y = np.frombuffer(result.output, "<f4")
+        if y.size != chunks * int(np.prod(device_shape)):
+            raise RuntimeError(f"{self.meta['name']} on {self.fw.profile.name}: output.bin holds "
+                               f"{y.size} floats, expected {chunks * int(np.prod(device_shape))}")
+        y = y.reshape((chunks,) + device_shape).astype(np.float32)
+        return np.concatenate([_nchw(c) for c in y], axis=0)
+
+    def bench(self) -> dict:
+        """Instructions for one inference and per layer, and the memory figures."""
+        rng = np.random.default_rng(BENCH_SEED)
+        x = rng.standard_normal(self.input_shape).astype(np.float32)
+        result = run_elf(self.fw.elf, self.fw.profile, self._device_input(x),
+                         args=["--bench"], count=True)
+        if result.exit_code != 0:
+            raise _board_failure(self.fw, result)
+        if "layers" not in self.meta:
+            raise ValueError(f"{self.meta['name']}: model.json lists no layers (written by an "
+                             f"older pyconvert); convert the model again")
+        layers = self.meta["layers"]
+        if len(result.regions) != 2 + len(layers):
+            raise RuntimeError(f"{self.meta['name']} on {self.fw.profile.name}: expected "
+                               f"{2 + len(layers)} measured regions, got {len(result.regions)}")
+        # Region 0 is empty: the markers' own instructions, taken off every other region.
+        overhead = result.regions[0]
+        counts = [n - overhead for n in result.regions[1:]]
+        report = {}                      # main.c's "mt-bench: key=value" lines
+        for line in result.console.splitlines():
+            if line.startswith("mt-bench: "):
+                key, value = line[len("mt-bench: "):].split("=")
+                report[key] = int(value)
+        sizes = self.fw.sizes()
+        macs = self.meta["macs"]
+        p = self.fw.profile
+        return {
+            "model": self.meta["name"],
+            "board": p.name,
+            "core": p.core,
+            "instructions": counts[0],
+            "macs": macs,
+            "instructions_per_mac": round(counts[0] / macs, 3) if macs else None,
+            "layers": [{"name": l["name"], "op": l["op"], "macs": l["macs"], "instructions": n,
+                        "instructions_per_mac": round(n / l["macs"], 3) if l["macs"] else None}
+                       for l, n in zip(layers, counts[1:])],
+            "flash_bytes": sizes["text"] + sizes["rodata"],
+            "text_bytes": sizes["text"],
+            "rodata_bytes": sizes["rodata"],
+            "data_bytes": sizes["data"],
+            "bss_bytes": sizes["bss"],
+            "static_ram_bytes": sizes["static_ram"],
+            "arena_bytes": sizes["arena"],
+            "stack_bytes": report["stack_bytes"],
+            "heap_bytes": report["heap_bytes"],
+            "flash_budget": p.flash_size,
+            "ram_budget": p.ram_size,
+        }
+
+
+def bench(outdir, board: str) -> dict:
+    return BoardModel(outdir, board).bench()
+
+
+def format_bench(r: dict) -> str:
+    """The bench result as a readable table."""
+    lines = [f"{r['model']} on {r['board']} ({r['core']})",
+             f"  instructions per inference  {r['instructions']:>12,}",
+             f"  MACs                        {r['macs']:>12,}",
+             f"  instructions per MAC        {r['instructions_per_mac'] or 0:>12.2f}",
+             f"  flash (text+rodata)         {r['flash_bytes']:>12,} bytes  (budget {r['flash_budget']:,})",
+             f"  static RAM (data+bss)       {r['static_ram_bytes']:>12,} bytes  (budget {r['ram_budget']:,})",
+             f"    of which the arena        {r['arena_bytes']:>12,} bytes",
+             f"  stack high-water mark       {r['stack_bytes']:>12,} bytes",
+             f"  heap in use                 {r['heap_bytes']:>12,} bytes",
+             "",
+             f"  {'layer':<16} {'op':<12} {'MACs':>10} {'instructions':>13} {'per MAC':>8} {'share':>6}"]
+    for l in r["layers"]:
+        per_mac = f"{l['instructions_per_mac']:.2f}" if l["instructions_per_mac"] is not None else "-"
+        share = 100 * l["instructions"] / r["instructions"] if r["instructions"] else 0
+        lines.append(f"  {l['name']:<16} {l['op']:<12} {l['macs']:>10,} {l['instructions']:>13,} "
+                     f"{per_mac:>8} {share:>5.1f}%")
+    rest = r["instructions"] - sum(l["instructions"] for l in r["layers"])
+    lines.append(f"  {'(check, copies)':<16} {'':<12} {'':>10} {rest:>13,}")
+    return "\n".join(lines)
