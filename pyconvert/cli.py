@@ -1,7 +1,10 @@
 """The `pyconvert` command line.
 
     pyconvert convert MODEL -o OUTDIR [--name NAME] [--input-shape 1,1,32,32]
+                      [--train [--loss ce|mse] [--optimizer sgd|adam] [--lr 0.01]
+                       [--momentum 0.9] [--batch 1] [--trainable all|last:K|bias|NAME,...]]
     pyconvert run OUTDIR --input X.npy [--output Y.npy] [--board BOARD]
+    pyconvert train OUTDIR --data D.npz [--epochs E] [--load-params P.npz] [--save-params P.npz]
     pyconvert firmware OUTDIR --board BOARD -o FWDIR
     pyconvert bench OUTDIR [--board BOARD] [--json]
     pyconvert info MODEL [--input-shape ...]
@@ -49,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="C identifier prefix (default: the model's file name)")
     c.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
                    help="input shape incl. batch, for models with dynamic or no declared shape")
+    t = c.add_argument_group("training", "emit a train step beside inference (--train)")
+    t.add_argument("--train", action="store_true", help="make the model trainable on the device")
+    t.add_argument("--loss", choices=["ce", "mse"], default="ce",
+                   help="ce: cross-entropy from logits with class labels; mse: mean squared error")
+    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    t.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    t.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--batch", type=int, default=1, help="samples per training step (default 1)")
+    t.add_argument("--trainable", default="all", metavar="SPEC",
+                   help="all | last:K (the last K layers with parameters) | bias (biases only) | "
+                        "NAME,... (layers or parameters by name)")
 
     i = sub.add_parser("info", help="print the conversion report without writing files")
     i.add_argument("model", metavar="MODEL", help=model_help)
@@ -61,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--output", metavar="Y.npy", help="where to save the float32 output")
     r.add_argument("--board", metavar="BOARD",
                    help="run on this emulated board (QEMU) instead of this machine")
+
+    tr = sub.add_parser("train", help="train a model converted with --train, through the C runtime")
+    tr.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert --train'")
+    tr.add_argument("--data", required=True, metavar="D.npz",
+                    help="x: float32 NCHW samples; y: int64 labels (ce) or float32 targets (mse)")
+    tr.add_argument("--epochs", type=int, default=1)
+    tr.add_argument("--load-params", metavar="P.npz", help="start from these parameters (PyTorch names)")
+    tr.add_argument("--save-params", metavar="P.npz", help="write the trained parameters (PyTorch names)")
 
     f = sub.add_parser("firmware", help="write and build the firmware project for a board")
     f.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
@@ -96,14 +119,43 @@ def main(argv: list | None = None) -> int:
 
 
 def cmd_convert(args, argv) -> int:
-    from .convert import default_name, load, lower_graph, report, write_outputs
+    from .convert import default_name, load, lower_graph, plan_for_training, report, write_outputs
     name = args.name or default_name(args.model)
-    graph = load(args.model, input_shape=args.input_shape, name=name)
-    low = lower_graph(graph)
+    plan = None
+    if args.train:
+        from .train_plan import TrainConfig, describe_memory
+        config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
+                             momentum=args.momentum, weight_decay=args.weight_decay,
+                             batch=args.batch, trainable=args.trainable)
+        plan = plan_for_training(args.model, config, input_shape=args.input_shape, name=name)
+        low = plan.infer
+    else:
+        low = lower_graph(load(args.model, input_shape=args.input_shape, name=name))
     outdir = write_outputs(low, args.outdir, name, command="pyconvert " + shlex.join(argv),
-                           source=str(args.model))
+                           source=str(args.model), train=plan)
     print(report(low))
+    if plan:
+        print(describe_memory(plan))
     print(f"wrote {outdir}/{name}.h, {name}.c, model.json")
+    return 0
+
+
+def cmd_train(args, argv) -> int:
+    from .host.model_runner import HostModel
+    from .training import load_dataset, load_params, save_params, train
+    runner = HostModel(args.outdir)
+    if not runner.train_meta:
+        raise ValueError(f"{args.outdir}: converted without --train; convert with "
+                         f"'pyconvert convert MODEL -o {args.outdir} --train ...'")
+    x, y = load_dataset(args.data, runner.train_meta)
+    if args.load_params:
+        runner.load_params(load_params(args.load_params))
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    train(runner, x, y, args.epochs)
+    if args.save_params:
+        save_params(args.save_params, runner.params())
+        print(f"wrote {args.save_params}")
     return 0
 
 
@@ -159,7 +211,8 @@ def cmd_demo(args, argv) -> int:
     return 0 if ok else 1
 
 
-COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "firmware": cmd_firmware,
+COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "train": cmd_train,
+            "firmware": cmd_firmware,
             "bench": cmd_bench, "demo": cmd_demo}
 
 

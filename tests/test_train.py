@@ -194,3 +194,57 @@ def test_trainable_spec_errors_name_the_choices():
         plan_for_training("lenet5", TrainConfig(trainable="fc9"))
     with pytest.raises(ValueError, match="has 5 layers with parameters"):
         plan_for_training("lenet5", TrainConfig(trainable="last:6"))
+
+
+# ---- the CLI: convert --train, train ------------------------------------------------------
+
+def test_cli_convert_train_and_save_params(tmp_path, capsys):
+    from pyconvert.cli import main
+    out = tmp_path / "logic"
+    assert main(["convert", "logic_mlp", "-o", str(out), "--train", "--loss", "mse",
+                 "--optimizer", "adam", "--lr", "0.05", "--batch", "4"]) == 0
+    assert "naive (no reuse)" in capsys.readouterr().out
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    np.savez(tmp_path / "or.npz", x=x, y=np.array([[0], [1], [1], [1]], np.float32))
+    assert main(["train", str(out), "--data", str(tmp_path / "or.npz"), "--epochs", "300",
+                 "--save-params", str(tmp_path / "p.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 300" in text
+    saved = np.load(tmp_path / "p.npz")
+    assert sorted(saved.files) == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight",
+                                   "fc3.bias", "fc3.weight"]
+    assert saved["fc1.weight"].shape == (4, 2)         # PyTorch layout
+    # The saved parameters, loaded into the reference model, compute the OR gate.
+    nn.manual_seed(0)
+    model = load_module("logic_mlp").build_model()
+    model.load_state_dict({k: saved[k] for k in saved.files})
+    with nn.no_grad():
+        pred = model(nn.tensor(x)).data.reshape(-1)
+    assert ((pred > 0.5) == np.array([0, 1, 1, 1], bool)).all()
+    # --load-params starts from them: the next epoch begins where this one ended.
+    assert main(["train", str(out), "--data", str(tmp_path / "or.npz"),
+                 "--load-params", str(tmp_path / "p.npz")]) == 0
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda x: dict(x=x), "needs arrays 'x' and 'y'"),
+    (lambda x: dict(x=x.astype(np.float64), y=np.zeros(4, np.int64)), "x must be float32"),
+    (lambda x: dict(x=x, y=np.array([0, 1, 2, 10])), "label y[3] = 10 is outside [0, 10)"),
+    (lambda x: dict(x=x * np.nan, y=np.zeros(4, np.int64)), "NaN or Inf"),
+])
+def test_cli_train_rejects_bad_data(tmp_path, capsys, make, message):
+    from pyconvert.cli import main
+    out = tmp_path / "dc"
+    assert main(["convert", "digits_cnn", "-o", str(out), "--train", "--batch", "2"]) == 0
+    np.savez(tmp_path / "d.npz", **make(np.zeros((4, 1, 8, 8), np.float32)))
+    capsys.readouterr()
+    assert main(["train", str(out), "--data", str(tmp_path / "d.npz")]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_cli_train_needs_a_trainable_model(tmp_path, capsys):
+    from pyconvert.cli import main
+    assert main(["convert", "logic_mlp", "-o", str(tmp_path / "m")]) == 0
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 2), np.float32), y=np.zeros((4, 1), np.float32))
+    assert main(["train", str(tmp_path / "m"), "--data", str(tmp_path / "d.npz")]) == 1
+    assert "converted without --train" in capsys.readouterr().err

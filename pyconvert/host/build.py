@@ -17,6 +17,7 @@ import importlib.util
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -75,19 +76,51 @@ def _digest(parts: list[bytes]) -> str:
     return h.hexdigest()[:16]
 
 
+def runtime_archive() -> Path:
+    """runtime_c compiled once (position-independent) into a static archive in the
+    cache, keyed by its sources; every extension links it instead of recompiling."""
+    root = runtime_dir()
+    sources = runtime_sources()
+    headers = sorted(root.rglob("*.h"))
+    key = _digest([BUILD_VERSION.encode(), " ".join(C_FLAGS).encode(), sys.version.encode()]
+                  + [p.read_bytes() for p in sources + headers])
+    target = cache_dir() / f"libmt_{key}.a"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    with tempfile.TemporaryDirectory(prefix="pyconvert-rt-") as tmp:
+        objects = []
+        for i, src in enumerate(sources):
+            obj = Path(tmp) / f"{i}_{src.stem}.o"
+            cmd = [cc, *C_FLAGS, "-fPIC", f"-I{root / 'include'}", f"-I{root / 'src' / 'support'}",
+                   "-c", str(src), "-o", str(obj)]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"compiling {src.name} failed: {result.stderr.strip()}")
+            objects.append(str(obj))
+        staged = target.with_suffix(f".{os.getpid()}.tmp")
+        result = subprocess.run(["ar", "rcs", str(staged), *objects], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"archiving the runtime failed: {result.stderr.strip()}")
+        os.replace(staged, target)
+    return target
+
+
 def build_extension(prefix: str, cdef: str, prelude: str, sources: list[Path],
-                    include_dirs: list[Path]):
+                    include_dirs: list[Path], objects: list[Path] = ()):
     """Return the imported extension module, compiling it if it is not cached.
 
     prefix: module name prefix ('_mt_runtime'); cdef: declarations exposed to
-    Python; prelude: C code placed before cffi's wrappers (usually #includes).
+    Python; prelude: C code placed before cffi's wrappers (usually #includes);
+    objects: archives to link (runtime_archive()).
     """
     from cffi import FFI  # imported here: only building needs it
 
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     key = _digest([BUILD_VERSION.encode(), cdef.encode(), prelude.encode(),
                    " ".join(C_FLAGS).encode(), suffix.encode(), sys.version.encode()]
-                  + [p.read_bytes() for p in sources]
+                  + [p.read_bytes() for p in list(sources) + list(objects)]
                   + [h.read_bytes() for d in include_dirs for h in sorted(Path(d).rglob("*.h"))])
     name = f"{prefix}_{key}"
     target = cache_dir() / (name + suffix)
@@ -98,6 +131,7 @@ def build_extension(prefix: str, cdef: str, prelude: str, sources: list[Path],
             ffi.cdef(cdef)
             ffi.set_source(name, prelude, sources=[str(s) for s in sources],
                            include_dirs=[str(d) for d in include_dirs],
+                           extra_objects=[str(o) for o in objects],
                            extra_compile_args=C_FLAGS, libraries=["m"])
             try:
                 built = Path(ffi.compile(tmpdir=tmp, verbose=False))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 
-from .build import build_extension, header_cdef, runtime_dir, runtime_headers, runtime_sources
+from .build import build_extension, header_cdef, runtime_archive, runtime_dir, runtime_headers
 
 
 @functools.lru_cache(maxsize=None)
@@ -22,7 +22,8 @@ def runtime():
         "_mt_runtime",
         cdef=header_cdef(runtime_headers()),
         prelude='#include "mt/mt.h"\n',
-        sources=runtime_sources(),
+        sources=[],
         include_dirs=[root / "include", root / "src" / "support"],
+        objects=[runtime_archive()],
     )
     return module.ffi, module.lib
