@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int, default=1)
     tr.add_argument("--load-params", metavar="P.npz", help="start from these parameters (PyTorch names)")
     tr.add_argument("--save-params", metavar="P.npz", help="write the trained parameters (PyTorch names)")
+    tr.add_argument("--board", metavar="BOARD",
+                    help="train on this emulated board (QEMU) instead of this machine")
 
     f = sub.add_parser("firmware", help="write and build the firmware project for a board")
     f.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
@@ -96,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--board", default=DEFAULT_BOARD, metavar="BOARD",
                    help=f"an emulated board (default {DEFAULT_BOARD}); one of: {boards}")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.add_argument("--train", action="store_true",
+                   help="measure one training step instead (a model converted with --train)")
 
     d = sub.add_parser("demo", help="run a small end-to-end demonstration")
     d.add_argument("name", nargs="?", default="logic", choices=["logic"],
@@ -141,20 +145,29 @@ def cmd_convert(args, argv) -> int:
 
 
 def cmd_train(args, argv) -> int:
-    from .host.model_runner import HostModel
-    from .training import load_dataset, load_params, save_params, train
-    runner = HostModel(args.outdir)
-    if not runner.train_meta:
+    from .convert import read_meta
+    from .training import load_dataset, load_params, save_params, train, train_on_board
+    meta = read_meta(args.outdir)
+    if "train" not in meta:
         raise ValueError(f"{args.outdir}: converted without --train; convert with "
                          f"'pyconvert convert MODEL -o {args.outdir} --train ...'")
-    x, y = load_dataset(args.data, runner.train_meta)
-    if args.load_params:
-        runner.load_params(load_params(args.load_params))
     if args.epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
-    train(runner, x, y, args.epochs)
+    x, y = load_dataset(args.data, meta["train"])
+    if args.board:
+        if args.load_params:
+            raise ValueError("--load-params with --board: the board starts from the converted "
+                             "parameters; convert from a model holding them instead")
+        params = train_on_board(args.outdir, args.board, x, y, args.epochs)
+    else:
+        from .host.model_runner import HostModel
+        runner = HostModel(args.outdir)
+        if args.load_params:
+            runner.load_params(load_params(args.load_params))
+        train(runner, x, y, args.epochs)
+        params = runner.params()
     if args.save_params:
-        save_params(args.save_params, runner.params())
+        save_params(args.save_params, params)
         print(f"wrote {args.save_params}")
     return 0
 
@@ -198,9 +211,10 @@ def cmd_firmware(args, argv) -> int:
 
 def cmd_bench(args, argv) -> int:
     import json
-    from .boards.runner import bench, format_bench
-    result = bench(args.outdir, args.board)
-    print(json.dumps(result, indent=2) if args.json else format_bench(result))
+    from .boards.runner import bench, format_bench, format_bench_train
+    result = bench(args.outdir, args.board, train=args.train)
+    text = format_bench_train(result) if args.train else format_bench(result)
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
 

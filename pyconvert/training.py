@@ -67,7 +67,8 @@ def evaluate(runner, x: np.ndarray, y: np.ndarray, loss: str) -> float:
 
 
 def train(runner, x: np.ndarray, y: np.ndarray, epochs: int, out=print) -> list:
-    """Run `epochs` passes over (x, y); returns [(epoch, mean loss, metric)]."""
+    """Run `epochs` passes over (x, y); returns [(epoch, mean loss, metric)]. The metric
+    (accuracy or MSE) is measured after each epoch on the samples trained on."""
     meta = runner.train_meta
     batch = meta["batch"]
     steps = len(x) // batch
@@ -85,13 +86,30 @@ def train(runner, x: np.ndarray, y: np.ndarray, epochs: int, out=print) -> list:
             losses.append(runner.train_step(xb, yb))
             if bar:
                 bar(epoch, s + 1, steps, losses[-1])
-        value = evaluate(runner, x, y, meta["loss"])
+        value = evaluate(runner, x[:steps * batch], y[:steps * batch], meta["loss"])
         history.append((epoch, float(np.mean(losses)), value))
         if bar:
             sys.stdout.write("\r\033[K")
         shown = f"{value * 100:.2f} %" if metric == "accuracy" else f"{value:.6f}"
         out(f"epoch {epoch:3d}  loss {np.mean(losses):.6f}  {metric} {shown}")
     return history
+
+
+def train_on_board(outdir, board: str, x: np.ndarray, y: np.ndarray, epochs: int,
+                   out=print) -> dict:
+    """Train on an emulated board; the firmware measures the metric after each epoch.
+    Returns the trained parameters (PyTorch names and layouts)."""
+    from .boards.runner import BoardModel
+    model = BoardModel(outdir, board)
+    batch = model.meta["train"]["batch"]
+    if len(x) % batch:
+        out(f"note: the last {len(x) % batch} samples do not fill a batch of {batch} and are left out")
+    history, params = model.train(x, y, epochs)
+    metric = "accuracy" if model.meta["train"]["loss"] == "ce" else "mse"
+    for epoch, (loss, value) in enumerate(history, start=1):
+        shown = f"{value * 100:.2f} %" if metric == "accuracy" else f"{value:.6f}"
+        out(f"epoch {epoch:3d}  loss {loss:.6f}  {metric} {shown}  (on {board})")
+    return params
 
 
 def _progress(epoch: int, step: int, steps: int, loss: float) -> None:

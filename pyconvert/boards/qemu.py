@@ -37,6 +37,7 @@ class QemuResult:
     exit_code: int
     console: str                       # what the firmware printed (semihosting console)
     output: bytes                      # output.bin as the firmware left it (b"" if none)
+    files: dict = field(default_factory=dict)     # other files the firmware wrote, by name
     regions: list = field(default_factory=list)   # instructions per marked region, in order
     total_instructions: int | None = None         # the whole run's, when counted
 
@@ -63,8 +64,11 @@ def plugin_path() -> Path:
 
 
 def run_elf(elf, profile: Profile, input_bytes: bytes, *, args=(), count: bool = False,
-            timeout: float = 300) -> QemuResult:
-    """Run elf on the profile's QEMU machine with input.bin = input_bytes."""
+            timeout: float = 300, files: dict | None = None, collect: tuple = ()) -> QemuResult:
+    """Run elf on the profile's QEMU machine with input.bin = input_bytes.
+
+    files: more host files for the firmware to read (name -> bytes); collect: names of
+    files it writes besides output.bin, returned in result.files."""
     if not profile.emulated:
         raise ValueError(f"board {profile.name} is not emulated by QEMU "
                          f"(build and fit check only: pyconvert firmware)")
@@ -73,6 +77,8 @@ def run_elf(elf, profile: Profile, input_bytes: bytes, *, args=(), count: bool =
     with tempfile.TemporaryDirectory(prefix="pyconvert-qemu-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(input_bytes)
+        for fname, data in (files or {}).items():
+            (work / fname).write_bytes(data)
         # The semihosting command line (argv[0] + args) is what the firmware reads.
         semihosting = ",".join(["enable=on", "target=native", "arg=fw.elf"] + [f"arg={a}" for a in args])
         cmd = [QEMU, "-M", profile.qemu_machine, "-kernel", str(elf),
@@ -98,6 +104,7 @@ def run_elf(elf, profile: Profile, input_bytes: bytes, *, args=(), count: bool =
         # firmware used one, would be on stdout (-serial stdio).
         result = QemuResult(proc.returncode, proc.stderr + proc.stdout,
                             (work / "output.bin").read_bytes() if (work / "output.bin").exists() else b"")
+        result.files = {n: (work / n).read_bytes() for n in collect if (work / n).exists()}
         if count and counts.exists():
             for line in counts.read_text().splitlines():
                 kind, *values = line.split()

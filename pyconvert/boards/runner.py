@@ -61,6 +61,78 @@ class BoardModel:
         y = y.reshape((chunks,) + device_shape).astype(np.float32)
         return np.concatenate([_nchw(c) for c in y], axis=0)
 
+    # ---- training (models converted with --train) ---------------------------------
+
+    def _train_files(self, x: np.ndarray, y: np.ndarray) -> tuple:
+        """input.bin and target.bin for whole batches of (x, y), as the firmware reads them."""
+        tm = self._train_meta()
+        batch = tm["batch"]
+        n = (len(x) // batch) * batch
+        if n == 0:
+            raise ModelError(f"{len(x)} samples is less than one batch of {batch}")
+        xs = np.ascontiguousarray(_nhwc(np.asarray(x[:n], np.float32))).astype("<f4")
+        if tm["loss"] == "ce":
+            t = np.asarray(y[:n]).astype("<i4")
+        else:
+            t = np.ascontiguousarray(_nhwc(np.asarray(y[:n], np.float32))).astype("<f4")
+        return xs.tobytes(), t.tobytes()
+
+    def _train_meta(self) -> dict:
+        if "train" not in self.meta:
+            raise ModelError(f"{self.meta['name']}: converted without --train")
+        return self.meta["train"]
+
+    def train(self, x: np.ndarray, y: np.ndarray, epochs: int) -> tuple:
+        """Train on the board for `epochs` passes over whole batches of (x, y).
+
+        Returns ([(mean loss, accuracy or mse) per epoch], {param name: value in
+        PyTorch layout}); the metric is measured on the board after each epoch."""
+        from ..lower import to_source_layout
+        tm = self._train_meta()
+        data, targets = self._train_files(x, y)
+        samples = len(data) // (4 * int(np.prod(tm["input_shape"][1:])))
+        result = run_elf(self.fw.elf, self.fw.profile, data, args=["--train", str(epochs)],
+                         files={"target.bin": targets}, collect=("params.bin",),
+                         timeout=300 + epochs * samples)
+        history = np.frombuffer(result.output, "<f4").reshape(-1, 2)
+        raw = result.files.get("params.bin", b"")
+        params, at = {}, 0
+        for p in tm["params"]:
+            size = int(np.prod(p["device_shape"]))
+            value = np.frombuffer(raw, "<f4", count=size, offset=at).reshape(p["device_shape"])
+            params[p["name"]] = to_source_layout(value.astype(np.float32), p["layout"])
+            at += 4 * size
+        if result.exit_code != 0:
+            raise _board_failure(self.fw, result)
+        return [tuple(map(float, row)) for row in history], params
+
+    def bench_train(self) -> dict:
+        """Instructions for one training step (the first batch of a seeded random set)."""
+        tm = self._train_meta()
+        rng = np.random.default_rng(BENCH_SEED)
+        x = rng.standard_normal(tuple(tm["input_shape"])).astype(np.float32)
+        out = tuple(tm["output_shape"])
+        y = (rng.integers(0, out[1], out[0]) if tm["loss"] == "ce"
+             else rng.standard_normal(out).astype(np.float32))
+        data, targets = self._train_files(x, y)
+        result = run_elf(self.fw.elf, self.fw.profile, data, args=["--bench-train"], count=True,
+                         files={"target.bin": targets})
+        if result.exit_code != 0 or len(result.regions) != 2:
+            raise _board_failure(self.fw, result)
+        report = _bench_lines(result.console)
+        sizes = self.fw.sizes()
+        p = self.fw.profile
+        return {
+            "model": self.meta["name"], "board": p.name, "core": p.core, "mode": "train",
+            "batch": tm["batch"], "optimizer": tm["optimizer"], "trainable": tm["trainable"],
+            "instructions_per_step": result.regions[1] - result.regions[0],
+            "flash_bytes": sizes["text"] + sizes["rodata"],
+            "static_ram_bytes": sizes["static_ram"], "arena_bytes": sizes["arena"],
+            "training_arena_lower_bound": tm["arena_lower_bound"], "naive_bytes": tm["naive_bytes"],
+            "stack_bytes": report["stack_bytes"],
+            "flash_budget": p.flash_size, "ram_budget": p.ram_size,
+        }
+
     def bench(self) -> dict:
         """Instructions for one inference and per layer, and the memory figures."""
         rng = np.random.default_rng(BENCH_SEED)
@@ -79,11 +151,7 @@ class BoardModel:
         # Region 0 is empty: the markers' own instructions, taken off every other region.
         overhead = result.regions[0]
         counts = [n - overhead for n in result.regions[1:]]
-        report = {}                      # main.c's "mt-bench: key=value" lines
-        for line in result.console.splitlines():
-            if line.startswith("mt-bench: "):
-                key, value = line[len("mt-bench: "):].split("=")
-                report[key] = int(value)
+        report = _bench_lines(result.console)
         sizes = self.fw.sizes()
         macs = self.meta["macs"]
         p = self.fw.profile
@@ -111,8 +179,32 @@ class BoardModel:
         }
 
 
-def bench(outdir, board: str) -> dict:
-    return BoardModel(outdir, board).bench()
+def _bench_lines(console: str) -> dict:
+    """main.c's "mt-bench: key=value" lines."""
+    report = {}
+    for line in console.splitlines():
+        if line.startswith("mt-bench: "):
+            key, value = line[len("mt-bench: "):].split("=")
+            report[key] = int(value)
+    return report
+
+
+def bench(outdir, board: str, train: bool = False) -> dict:
+    model = BoardModel(outdir, board)
+    return model.bench_train() if train else model.bench()
+
+
+def format_bench_train(r: dict) -> str:
+    return "\n".join([
+        f"{r['model']} on {r['board']} ({r['core']}): one training step "
+        f"(batch {r['batch']}, {r['optimizer']}, trainable {r['trainable']})",
+        f"  instructions per training step {r['instructions_per_step']:>12,}",
+        f"  flash (text+rodata)            {r['flash_bytes']:>12,} bytes  (budget {r['flash_budget']:,})",
+        f"  static RAM (data+bss)          {r['static_ram_bytes']:>12,} bytes  (budget {r['ram_budget']:,})",
+        f"    of which the arena           {r['arena_bytes']:>12,} bytes  (lower bound "
+        f"{r['training_arena_lower_bound']:,}; naive {r['naive_bytes']:,})",
+        f"  stack high-water mark          {r['stack_bytes']:>12,} bytes",
+    ])
 
 
 def format_bench(r: dict) -> str:

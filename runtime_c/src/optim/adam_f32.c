@@ -16,6 +16,22 @@ static float lerp(float a, float b, float w)
     return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
+/* base^n for n >= 1 by repeated squaring: only IEEE multiplications, so every
+ * target computes the same bits (libm's powf differs between glibc and newlib in
+ * the last place, which would make host and board training drift apart).
+ * PyTorch computes beta^t in double; this float product is within a few ulp. */
+static float pow_int(float base, int32_t n)
+{
+    float result = 1.0f;
+    while (n > 0) {
+        if (n & 1)
+            result *= base;
+        base *= base;
+        n >>= 1;
+    }
+    return result;
+}
+
 /* One step at step t >= 1 on size parameters p (torch.optim.Adam, single tensor):
  *   g = grad + weight_decay * p
  *   m = beta1 * m + (1 - beta1) * g              (as PyTorch: m.lerp_(g, 1 - beta1))
@@ -37,8 +53,8 @@ mt_status mt_adam_step_f32(const mt_adam_params *params, int32_t step, int32_t s
     MT_CHECK(size >= 1, MT_ERR_SHAPE);
     MT_CHECK(all_finite(size, grad) && all_finite(size, param), MT_ERR_NONFINITE);
 
-    const float bias_correction1 = 1.0f - powf(beta1, (float)step);
-    const float bias_correction2 = 1.0f - powf(beta2, (float)step);
+    const float bias_correction1 = 1.0f - pow_int(beta1, step);
+    const float bias_correction2 = 1.0f - pow_int(beta2, step);
     const float step_size = lr / bias_correction1;
     const float bias_correction2_sqrt = sqrtf(bias_correction2);
     for (int32_t i = 0; i < size; i++) {

@@ -1,0 +1,64 @@
+"""Training on the emulated boards: the same C train step as the host, in firmware."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyconvert.cli import main
+from pyconvert.convert import plan_for_training, write_outputs
+from pyconvert.host.model_runner import HostModel
+from pyconvert.train_plan import TrainConfig
+
+from test_boards import _missing_tools
+
+GATE_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+GATES = {"OR": [0, 1, 1, 1], "AND": [0, 0, 0, 1]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools():
+    missing = _missing_tools()
+    if missing:
+        pytest.skip(f"board tools not installed: {', '.join(missing)} (bash .ci/setup installs them)")
+
+
+def logic_model(path):
+    tp = plan_for_training("logic_mlp", TrainConfig(loss="mse", optimizer="adam", lr=0.05, batch=4))
+    return write_outputs(tp.infer, path, "logic_mlp", train=tp)
+
+
+@pytest.mark.parametrize("gate", GATES)
+def test_logic_mlp_learns_on_the_microbit(tmp_path, gate):
+    """The smallest demo: 2-4-4-1 learns OR and AND from scratch on a Cortex-M0 with 16 KB."""
+    from pyconvert.boards.runner import BoardModel
+    out = logic_model(tmp_path / "logic")
+    y = np.array(GATES[gate], np.float32).reshape(4, 1)
+    board = BoardModel(out, "microbit")
+    history, params = board.train(GATE_X, y, 300)
+    assert len(history) == 300 and history[-1][1] < 0.01        # mse measured on the board
+    host = HostModel(out)
+    for _ in range(300):
+        host.train_step(GATE_X, y)
+    # Adam + ReLU + MSE use no libm function: host and M0 agree bit for bit.
+    for name, value in host.params().items():
+        np.testing.assert_array_equal(params[name], value, err_msg=name)
+    host.load_params(params)
+    assert ((host.run(GATE_X).reshape(-1) > 0.5) == (y.reshape(-1) > 0.5)).all()
+
+
+def test_cli_train_on_board_and_bench_a_training_step(tmp_path, capsys):
+    out = logic_model(tmp_path / "logic")
+    np.savez(tmp_path / "and.npz", x=GATE_X, y=np.array(GATES["AND"], np.float32).reshape(4, 1))
+    assert main(["train", str(out), "--data", str(tmp_path / "and.npz"), "--epochs", "300",
+                 "--board", "mps2-an386", "--save-params", str(tmp_path / "p.npz")]) == 0
+    assert "(on mps2-an386)" in capsys.readouterr().out
+    assert sorted(np.load(tmp_path / "p.npz").files)[0] == "fc1.bias"
+    assert main(["bench", str(out), "--board", "mps2-an386", "--train", "--json"]) == 0
+    import json
+    first = json.loads(capsys.readouterr().out)
+    assert main(["bench", str(out), "--board", "mps2-an386", "--train", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first["instructions_per_step"] > 0
+    assert first["instructions_per_step"] == second["instructions_per_step"]   # deterministic
+    assert first["arena_bytes"] >= first["training_arena_lower_bound"]
