@@ -9,6 +9,8 @@ The data ships inside scikit-learn (no download); `load_digits_split()` returns 
 scaled to [0, 1] as float32 NCHW with a fixed train/test split.
 """
 
+from collections import OrderedDict
+
 import numpy as np
 
 import pyconvert.nn as nn
@@ -17,12 +19,12 @@ INPUT_SHAPE = (1, 1, 8, 8)
 
 
 def build_model() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(16 * 2 * 2, 10),
-    )
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 8, 3, padding=1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(8, 16, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(16 * 2 * 2, 10)),
+    ]))
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0):

@@ -8,7 +8,7 @@
     pyconvert firmware OUTDIR --board BOARD -o FWDIR
     pyconvert bench OUTDIR [--board BOARD] [--json]
     pyconvert info MODEL [--input-shape ...]
-    pyconvert demo [logic]
+    pyconvert demo [quickstart|logic] [--board BOARD]
 
 MODEL is a .onnx file, a model-definition .py file, or a bundled model's short name
 (lenet5, lenet3x3, mlp784, logic_mlp, ...). BOARD is a board profile (mps2-an386,
@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="C identifier prefix (default: the model's file name)")
     c.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
                    help="input shape incl. batch, for models with dynamic or no declared shape")
+    c.add_argument("--params", metavar="P.npz",
+                   help="trained parameters (PyTorch names) for a model file, e.g. from "
+                        "'pyconvert train --save-params'")
     t = c.add_argument_group("training", "emit a train step beside inference (--train)")
     t.add_argument("--train", action="store_true", help="make the model trainable on the device")
     t.add_argument("--loss", choices=["ce", "mse"], default="ce",
@@ -101,10 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--train", action="store_true",
                    help="measure one training step instead (a model converted with --train)")
 
-    d = sub.add_parser("demo", help="run a small end-to-end demonstration")
-    d.add_argument("name", nargs="?", default="logic", choices=["logic"],
-                   help="logic: the 2-4-4-1 MLP learns OR and AND in the C runtime")
-    d.add_argument("--epochs", type=int, default=300)
+    d = sub.add_parser("demo", help="run an end-to-end demonstration")
+    d.add_argument("name", nargs="?", default="quickstart", choices=["quickstart", "logic"],
+                   help="quickstart (default): train digits_cnn in the C runtime, convert it, "
+                        "run it on the host and an emulated board; logic: the 2-4-4-1 MLP "
+                        "learns OR and AND")
+    d.add_argument("--board", default=DEFAULT_BOARD, metavar="BOARD")
+    d.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default 5 for quickstart, 300 for logic)")
+    d.add_argument("-o", "--output", dest="workdir", default="pyconvert-demo", metavar="DIR",
+                   help="where the quickstart writes its models (default ./pyconvert-demo)")
     d.add_argument("--seed", type=int, default=0)
     return p
 
@@ -131,10 +140,12 @@ def cmd_convert(args, argv) -> int:
         config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
                              momentum=args.momentum, weight_decay=args.weight_decay,
                              batch=args.batch, trainable=args.trainable)
-        plan = plan_for_training(args.model, config, input_shape=args.input_shape, name=name)
+        plan = plan_for_training(args.model, config, input_shape=args.input_shape, name=name,
+                                 params=args.params)
         low = plan.infer
     else:
-        low = lower_graph(load(args.model, input_shape=args.input_shape, name=name))
+        low = lower_graph(load(args.model, input_shape=args.input_shape, name=name,
+                               params=args.params))
     outdir = write_outputs(low, args.outdir, name, command="pyconvert " + shlex.join(argv),
                            source=str(args.model), train=plan)
     print(report(low))
@@ -219,8 +230,11 @@ def cmd_bench(args, argv) -> int:
 
 
 def cmd_demo(args, argv) -> int:
-    from .demos import GATES, logic_gates
-    results = logic_gates(epochs=args.epochs, seed=args.seed)
+    from .demos import GATES, logic_gates, quickstart
+    if args.name == "quickstart":
+        result = quickstart(args.workdir, board=args.board, epochs=args.epochs or 5)
+        return 0 if result["identical"] else 1
+    results = logic_gates(epochs=args.epochs or 300, seed=args.seed)
     ok = all(((pred > 0.5) == (GATES[g] > 0.5)).all() for g, (pred, _) in results.items())
     return 0 if ok else 1
 

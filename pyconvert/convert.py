@@ -29,15 +29,19 @@ from .passes import optimize
 MODEL_JSON = "model.json"
 
 
-def load(spec: str, input_shape: tuple | None = None, name: str | None = None) -> Graph:
-    """A model by .onnx path, model-definition .py path, or bundled short name."""
+def load(spec: str, input_shape: tuple | None = None, name: str | None = None,
+         params: str | None = None) -> Graph:
+    """A model by .onnx path, model-definition .py path, or bundled short name.
+    params: a .npz of trained parameters (PyTorch names) for a model file."""
     if str(spec).endswith(".onnx"):
+        if params is not None:
+            raise GraphError(f"{spec}: --params applies to model files; an ONNX file holds its weights")
         if not Path(spec).is_file():
             raise GraphError(f"{spec}: no such file")
         from .importers.onnx_import import load_onnx
         return load_onnx(spec, input_shape=input_shape, name=name)
     from .importers.model_file import load_model_file
-    return load_model_file(str(spec), input_shape=input_shape, name=name)
+    return load_model_file(str(spec), input_shape=input_shape, name=name, params=params)
 
 
 def default_name(spec: str) -> str:
@@ -49,13 +53,13 @@ def lower_graph(graph: Graph) -> Lowered:
 
 
 def plan_for_training(spec: str, config, input_shape: tuple | None = None,
-                      name: str | None = None):
+                      name: str | None = None, params: str | None = None):
     """Import the model twice, at its inference batch and at config.batch, and plan
     training (pyconvert.train_plan)."""
     from .train_plan import plan_training
-    infer = load(spec, input_shape=input_shape, name=name)
+    infer = load(spec, input_shape=input_shape, name=name, params=params)
     shape = infer.tensors[infer.inputs[0]].shape
-    train = load(spec, input_shape=(config.batch,) + tuple(shape[1:]), name=name)
+    train = load(spec, input_shape=(config.batch,) + tuple(shape[1:]), name=name, params=params)
     return plan_training(infer, train, config)
 
 

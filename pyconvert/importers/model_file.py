@@ -52,7 +52,10 @@ def load_module(spec: str):
                      f"({', '.join(bundled_models())})")
 
 
-def load_model_file(spec: str, input_shape: tuple | None = None, name: str | None = None) -> Graph:
+def load_model_file(spec: str, input_shape: tuple | None = None, name: str | None = None,
+                    params: str | None = None) -> Graph:
+    """params: an .npz of parameters by PyTorch name (e.g. from `pyconvert train
+    --save-params`) loaded over the initial ones before tracing."""
     module = load_module(spec)
     if not hasattr(module, "build_model"):
         raise GraphError(f"{spec}: defines no build_model() function")
@@ -62,10 +65,30 @@ def load_model_file(spec: str, input_shape: tuple | None = None, name: str | Non
         model = module.build_model()
     except Exception as exc:
         raise GraphError(f"{spec}: build_model() raised {type(exc).__name__}: {exc}") from exc
+    if params is not None:
+        _load_params(model, params)
     shape = tuple(input_shape or getattr(module, "INPUT_SHAPE", ()))
     if not shape:
         raise GraphError(f"{spec}: no INPUT_SHAPE in the file; pass --input-shape")
     return trace(model, shape, name or Path(spec).stem)
+
+
+def _load_params(model, path: str) -> None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            values = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise GraphError(f"{path}: cannot read a params .npz file ({exc})") from exc
+    known = model.state_dict()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise GraphError(f"{path}: no parameter named {unknown[0]!r} in the model "
+                         f"(it has {', '.join(known)})")
+    for k, v in values.items():
+        if tuple(v.shape) != tuple(known[k].shape):
+            raise GraphError(f"{path}: {k} has shape {tuple(v.shape)}, the model's is "
+                             f"{tuple(known[k].shape)}")
+    model.load_state_dict(values, strict=False)
 
 
 def trace(model, input_shape: tuple, name: str) -> Graph:

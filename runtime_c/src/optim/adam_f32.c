@@ -16,17 +16,21 @@ static float lerp(float a, float b, float w)
     return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
-/* base^n for n >= 1 by repeated squaring: only IEEE multiplications, so every
- * target computes the same bits (libm's powf differs between glibc and newlib in
- * the last place, which would make host and board training drift apart).
- * PyTorch computes beta^t in double; this float product is within a few ulp. */
-static float pow_int(float base, int32_t n)
+/* 1 - beta^n for n >= 1, without the cancellation of computing beta^n first.
+ * With c(n) = 1 - beta^n:  c(2n) = c(n) (2 - c(n)),  c(m + n) = c(m) + c(n) - c(m) c(n),
+ * applied by binary powering from c(1) = 1 - beta (exact in float for beta in
+ * [0.5, 1)). Relative error a few ulp of the result, where 1 - powf(beta, n) loses
+ * ~log2(1/c) bits; and only IEEE + - *, so every target gets the same bits (libm's
+ * powf differs between glibc and newlib in the last place). PyTorch evaluates
+ * 1 - beta**t in double; this stays within a few float ulp of that. */
+static float one_minus_pow(float beta, int32_t n)
 {
-    float result = 1.0f;
+    float result = 0.0f;           /* 1 - beta^0 */
+    float base = 1.0f - beta;      /* 1 - beta^1 */
     while (n > 0) {
         if (n & 1)
-            result *= base;
-        base *= base;
+            result = result + base - result * base;
+        base = base * (2.0f - base);
         n >>= 1;
     }
     return result;
@@ -53,8 +57,8 @@ mt_status mt_adam_step_f32(const mt_adam_params *params, int32_t step, int32_t s
     MT_CHECK(size >= 1, MT_ERR_SHAPE);
     MT_CHECK(all_finite(size, grad) && all_finite(size, param), MT_ERR_NONFINITE);
 
-    const float bias_correction1 = 1.0f - pow_int(beta1, step);
-    const float bias_correction2 = 1.0f - pow_int(beta2, step);
+    const float bias_correction1 = one_minus_pow(beta1, step);
+    const float bias_correction2 = one_minus_pow(beta2, step);
     const float step_size = lr / bias_correction1;
     const float bias_correction2_sqrt = sqrtf(bias_correction2);
     for (int32_t i = 0; i < size; i++) {
