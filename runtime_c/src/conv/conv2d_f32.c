@@ -10,54 +10,7 @@
 #include <stdint.h>
 #include "mt/mt.h"
 #include "../support/check.h"
-
-/* Every size a loop needs, read once from the validated arguments. */
-typedef struct {
-    int32_t N, H, W, C;        /* input                                   */
-    int32_t KH, KW, CG;        /* filter; CG = input channels per group   */
-    int32_t OH, OW, O, OG;     /* output; OG = output channels per group  */
-    int32_t sh, sw, pt, pl, dh, dw;
-} conv_shape;
-
-/* Parameter (MT_ERR_ARG) then shape (MT_ERR_SHAPE) checks shared by forward and
- * backward; the callers check pointers first. */
-static mt_status conv_check(const mt_conv_params *p, const mt_dims *in,
-                            const mt_dims *filter, const mt_dims *out)
-{
-    MT_CHECK(p->stride_h >= 1 && p->stride_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->dilation_h >= 1 && p->dilation_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->groups >= 1, MT_ERR_ARG);
-    MT_CHECK(p->pad_top >= 0 && p->pad_left >= 0 &&
-             p->pad_bottom >= 0 && p->pad_right >= 0, MT_ERR_ARG);
-
-    MT_CHECK(mt_dims_ok(in) && mt_dims_ok(filter) && mt_dims_ok(out), MT_ERR_SHAPE);
-    MT_CHECK(in->c % p->groups == 0 && filter->n % p->groups == 0, MT_ERR_SHAPE);
-    MT_CHECK(filter->c == in->c / p->groups, MT_ERR_SHAPE);
-    MT_CHECK(out->n == in->n && out->c == filter->n, MT_ERR_SHAPE);
-    /* The padded input must be indexable in int32 (then no tap index overflows). */
-    MT_CHECK((int64_t)in->h + p->pad_top + p->pad_bottom <= INT32_MAX &&
-             (int64_t)in->w + p->pad_left + p->pad_right <= INT32_MAX, MT_ERR_SHAPE);
-    MT_CHECK(out->h == mt_conv_out_size(in->h, filter->h, p->stride_h,
-                                        p->pad_top + p->pad_bottom, p->dilation_h),
-             MT_ERR_SHAPE);
-    MT_CHECK(out->w == mt_conv_out_size(in->w, filter->w, p->stride_w,
-                                        p->pad_left + p->pad_right, p->dilation_w),
-             MT_ERR_SHAPE);
-    return MT_OK;
-}
-
-static conv_shape conv_shape_of(const mt_conv_params *p, const mt_dims *in,
-                                const mt_dims *filter, const mt_dims *out)
-{
-    conv_shape s;
-    s.N = in->n;  s.H = in->h;  s.W = in->w;  s.C = in->c;
-    s.KH = filter->h;  s.KW = filter->w;  s.CG = filter->c;
-    s.OH = out->h;  s.OW = out->w;  s.O = out->c;  s.OG = out->c / p->groups;
-    s.sh = p->stride_h;  s.sw = p->stride_w;
-    s.pt = p->pad_top;  s.pl = p->pad_left;
-    s.dh = p->dilation_h;  s.dw = p->dilation_w;
-    return s;
-}
+#include "../support/geometry.h"
 
 /* in (N,H,W,C), filter (O,KH,KW,CG), bias (O,) or NULL -> out (N,OH,OW,O):
  *   y[n,oy,ox,o] = act( b[o] + sum_{ky,kx,i} x[n,iy,ix,g*CG+i] * w[o,ky,kx,i] ),
@@ -71,10 +24,10 @@ mt_status mt_conv2d_f32(const mt_conv_params *params, const mt_range_f32 *act,
     MT_CHECK(params && in_dims && in && filter_dims && filter && out_dims && out,
              MT_ERR_NULL);
     MT_CHECK(!act || act->lo <= act->hi, MT_ERR_ARG);
-    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    mt_conv_shape s;
+    mt_status status = mt_conv_geometry(params, in_dims, filter_dims, out_dims, &s);
     if (status != MT_OK)
         return status;
-    const conv_shape s = conv_shape_of(params, in_dims, filter_dims, out_dims);
 
     for (int32_t n = 0; n < s.N; n++) {
         const float *x_n = in + n * s.H * s.W * s.C;
@@ -113,7 +66,7 @@ mt_status mt_conv2d_f32(const mt_conv_params *params, const mt_range_f32 *act,
  *   dx[n,iy,ix,g*CG+i] = sum_{ky,kx} sum_{o in group g} dy[n,oy,ox,o] * w[o,ky,kx,i]
  * over the (ky, kx) with oy = (iy + pt - ky*dh) / sh and ox = (ix + pl - kx*dw) / sw
  * whole numbers inside the output.                                           */
-static void conv_backward_input(const conv_shape *s, const float *filter,
+static void conv_backward_input(const mt_conv_shape *s, const float *filter,
                                 const float *d_out, float *d_in)
 {
     const int32_t w_stride = s->KH * s->KW * s->CG;   /* from w[o,..] to w[o+1,..] */
@@ -151,7 +104,7 @@ static void conv_backward_input(const conv_shape *s, const float *filter,
 
 /* d_filter rows of output channels [o_begin, o_end), (o_end-o_begin,KH,KW,CG), accumulated:
  *   dw[o,ky,kx,i] += sum_{n,oy,ox} dy[n,oy,ox,o] * x[n,iy,ix,g*CG+i]         */
-static void conv_backward_filter(const conv_shape *s, const float *in, const float *d_out,
+static void conv_backward_filter(const mt_conv_shape *s, const float *in, const float *d_out,
                                  int32_t o_begin, int32_t o_end, float *d_filter)
 {
     for (int32_t o = o_begin; o < o_end; o++) {
@@ -184,7 +137,7 @@ static void conv_backward_filter(const conv_shape *s, const float *in, const flo
 
 /* d_bias entries of output channels [o_begin, o_end), accumulated:
  *   db[o] += sum_{n,oy,ox} dy[n,oy,ox,o]                                        */
-static void conv_backward_bias(const conv_shape *s, const float *d_out,
+static void conv_backward_bias(const mt_conv_shape *s, const float *d_out,
                                int32_t o_begin, int32_t o_end, float *d_bias)
 {
     const int32_t pixels = s->N * s->OH * s->OW;
@@ -208,10 +161,10 @@ mt_status mt_conv2d_f32_backward(const mt_conv_params *params,
     MT_CHECK(params && in_dims && filter_dims && out_dims && d_out, MT_ERR_NULL);
     MT_CHECK(in || !d_filter, MT_ERR_NULL);
     MT_CHECK(filter || !d_in, MT_ERR_NULL);
-    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    mt_conv_shape s;
+    mt_status status = mt_conv_geometry(params, in_dims, filter_dims, out_dims, &s);
     if (status != MT_OK)
         return status;
-    const conv_shape s = conv_shape_of(params, in_dims, filter_dims, out_dims);
 
     if (d_in)
         conv_backward_input(&s, filter, d_out, d_in);
@@ -235,11 +188,11 @@ mt_status mt_conv2d_f32_backward_params(const mt_conv_params *params,
 {
     MT_CHECK(params && in_dims && filter_dims && out_dims && d_out, MT_ERR_NULL);
     MT_CHECK(in || !d_filter, MT_ERR_NULL);
-    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    mt_conv_shape s;
+    mt_status status = mt_conv_geometry(params, in_dims, filter_dims, out_dims, &s);
     if (status != MT_OK)
         return status;
     MT_CHECK(0 <= o_begin && o_begin <= o_end && o_end <= filter_dims->n, MT_ERR_RANGE);
-    const conv_shape s = conv_shape_of(params, in_dims, filter_dims, out_dims);
     if (d_filter)
         conv_backward_filter(&s, in, d_out, o_begin, o_end, d_filter);
     if (d_bias)

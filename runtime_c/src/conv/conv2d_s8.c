@@ -16,41 +16,8 @@
 #include <stdint.h>
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/geometry.h"
 #include "../support/requant.h"
-
-/* Every size a loop needs, read once from the validated arguments. */
-typedef struct {
-    int32_t N, H, W, C;        /* input                                   */
-    int32_t KH, KW, CG;        /* filter; CG = input channels per group   */
-    int32_t OH, OW, O, OG;     /* output; OG = output channels per group  */
-    int32_t sh, sw, pt, pl, dh, dw;
-} conv_shape;
-
-/* Geometry (MT_ERR_ARG) then shape (MT_ERR_SHAPE) checks, as conv2d_f32.c. */
-static mt_status conv_check(const mt_conv_params *p, const mt_dims *in,
-                            const mt_dims *filter, const mt_dims *out)
-{
-    MT_CHECK(p->stride_h >= 1 && p->stride_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->dilation_h >= 1 && p->dilation_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->groups >= 1, MT_ERR_ARG);
-    MT_CHECK(p->pad_top >= 0 && p->pad_left >= 0 &&
-             p->pad_bottom >= 0 && p->pad_right >= 0, MT_ERR_ARG);
-
-    MT_CHECK(mt_dims_ok(in) && mt_dims_ok(filter) && mt_dims_ok(out), MT_ERR_SHAPE);
-    MT_CHECK(in->c % p->groups == 0 && filter->n % p->groups == 0, MT_ERR_SHAPE);
-    MT_CHECK(filter->c == in->c / p->groups, MT_ERR_SHAPE);
-    MT_CHECK(out->n == in->n && out->c == filter->n, MT_ERR_SHAPE);
-    /* The padded input must be indexable in int32 (then no tap index overflows). */
-    MT_CHECK((int64_t)in->h + p->pad_top + p->pad_bottom <= INT32_MAX &&
-             (int64_t)in->w + p->pad_left + p->pad_right <= INT32_MAX, MT_ERR_SHAPE);
-    MT_CHECK(out->h == mt_conv_out_size(in->h, filter->h, p->stride_h,
-                                        p->pad_top + p->pad_bottom, p->dilation_h),
-             MT_ERR_SHAPE);
-    MT_CHECK(out->w == mt_conv_out_size(in->w, filter->w, p->stride_w,
-                                        p->pad_left + p->pad_right, p->dilation_w),
-             MT_ERR_SHAPE);
-    return MT_OK;
-}
 
 /* in (N,H,W,C), filter (O,KH,KW,CG), bias (O,) or NULL -> out (N,OH,OW,O).
  * Status order: NULL pointers, io/geometry (ARG), dims (SHAPE), a reduction
@@ -64,7 +31,8 @@ mt_status mt_conv2d_s8(const mt_conv_params *params, const mt_s8_io *io, const m
     MT_CHECK(params && io && quant && quant->multiplier && quant->shift &&
              in_dims && in && filter_dims && filter && out_dims && out, MT_ERR_NULL);
     MT_CHECK(mt_s8_io_ok(io), MT_ERR_ARG);
-    mt_status status = conv_check(params, in_dims, filter_dims, out_dims);
+    mt_conv_shape s;
+    mt_status status = mt_conv_geometry(params, in_dims, filter_dims, out_dims, &s);
     if (status != MT_OK)
         return status;
     /* filter dims passed mt_dims_ok, so KH*KW*CG fits in int32. */
@@ -72,14 +40,6 @@ mt_status mt_conv2d_s8(const mt_conv_params *params, const mt_s8_io *io, const m
              MT_ERR_UNSUPPORTED);
     MT_CHECK(mt_requant_ok(quant->multiplier, quant->shift, out_dims->c), MT_ERR_ARG);
 
-    conv_shape s;
-    s.N = in_dims->n;  s.H = in_dims->h;  s.W = in_dims->w;  s.C = in_dims->c;
-    s.KH = filter_dims->h;  s.KW = filter_dims->w;  s.CG = filter_dims->c;
-    s.OH = out_dims->h;  s.OW = out_dims->w;  s.O = out_dims->c;
-    s.OG = out_dims->c / params->groups;
-    s.sh = params->stride_h;  s.sw = params->stride_w;
-    s.pt = params->pad_top;  s.pl = params->pad_left;
-    s.dh = params->dilation_h;  s.dw = params->dilation_w;
     const int32_t in_off = io->input_offset, out_off = io->output_offset;
     const int32_t act_min = io->act_min, act_max = io->act_max;
 

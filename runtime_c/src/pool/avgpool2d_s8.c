@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/geometry.h"
 #include "../support/requant.h"
 
 /* sum / divisor rounded to nearest, ties away from zero; divisor >= 1. C99 division
@@ -44,40 +45,10 @@ static int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
 static mt_status avgpool_check(const mt_pool_params *p, const mt_dims *in,
                                const mt_dims *out)
 {
-    MT_CHECK(p->kernel_h >= 1 && p->kernel_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->stride_h >= 1 && p->stride_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->pad_top >= 0 && p->pad_left >= 0 &&
-             p->pad_bottom >= 0 && p->pad_right >= 0, MT_ERR_ARG);
-    MT_CHECK(p->pad_top < p->kernel_h && p->pad_bottom < p->kernel_h &&
-             p->pad_left < p->kernel_w && p->pad_right < p->kernel_w, MT_ERR_ARG);
-
-    MT_CHECK(mt_dims_ok(in) && mt_dims_ok(out), MT_ERR_SHAPE);
-    MT_CHECK(out->n == in->n && out->c == in->c, MT_ERR_SHAPE);
-    /* Window bounds (up to padded size + kernel) must fit in int32. */
-    MT_CHECK((int64_t)in->h + p->pad_top + p->pad_bottom + p->kernel_h <= INT32_MAX &&
-             (int64_t)in->w + p->pad_left + p->pad_right + p->kernel_w <= INT32_MAX,
-             MT_ERR_SHAPE);
-    MT_CHECK(out->h == mt_pool_out_size(in->h, p->kernel_h, p->stride_h,
-                                        p->pad_top, p->pad_bottom, p->ceil_mode),
-             MT_ERR_SHAPE);
-    MT_CHECK(out->w == mt_pool_out_size(in->w, p->kernel_w, p->stride_w,
-                                        p->pad_left, p->pad_right, p->ceil_mode),
-             MT_ERR_SHAPE);
+    mt_status st = mt_pool_geometry(p, in, out);
+    MT_CHECK(st == MT_OK, st);
     MT_CHECK((int64_t)p->kernel_h * p->kernel_w <= MT_S8_MAX_REDUCTION, MT_ERR_UNSUPPORTED);
     return MT_OK;
-}
-
-/* One axis of a window: [start, min(start + kernel, size + pad_end)) has
- * *padded taps; clipped to [0, size) it is [*begin, *end).                   */
-static void avg_window(int32_t start, int32_t kernel, int32_t size, int32_t pad_end,
-                       int32_t *begin, int32_t *end, int32_t *padded)
-{
-    int32_t stop = start + kernel;
-    if (stop > size + pad_end)
-        stop = size + pad_end;
-    *padded = stop - start;
-    *begin = start < 0 ? 0 : start;
-    *end = stop > size ? size : stop;
 }
 
 mt_status mt_avgpool2d_s8(const mt_pool_params *params, int32_t act_min, int32_t act_max,
@@ -96,11 +67,11 @@ mt_status mt_avgpool2d_s8(const mt_pool_params *params, int32_t act_min, int32_t
         const int8_t *x_n = in + n * H * W * C;
         for (int32_t oy = 0; oy < OH; oy++) {
             int32_t y0, y1, padded_h;
-            avg_window(oy * params->stride_h - params->pad_top, params->kernel_h, H,
+            mt_pool_window(oy * params->stride_h - params->pad_top, params->kernel_h, H,
                        params->pad_bottom, &y0, &y1, &padded_h);
             for (int32_t ox = 0; ox < OW; ox++) {
                 int32_t x0, x1, padded_w;
-                avg_window(ox * params->stride_w - params->pad_left, params->kernel_w, W,
+                mt_pool_window(ox * params->stride_w - params->pad_left, params->kernel_w, W,
                            params->pad_right, &x0, &x1, &padded_w);
                 const int32_t divisor = params->count_include_pad
                                         ? padded_h * padded_w : (y1 - y0) * (x1 - x0);

@@ -9,42 +9,7 @@
 #include <stdint.h>
 #include "mt/mt.h"
 #include "../support/check.h"
-
-/* Parameter (MT_ERR_ARG) then shape (MT_ERR_SHAPE) checks shared by forward and
- * backward; the callers check pointers first. */
-static mt_status maxpool_check(const mt_pool_params *p, const mt_dims *in,
-                               const mt_dims *out)
-{
-    MT_CHECK(p->kernel_h >= 1 && p->kernel_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->stride_h >= 1 && p->stride_w >= 1, MT_ERR_ARG);
-    MT_CHECK(p->pad_top >= 0 && p->pad_left >= 0 &&
-             p->pad_bottom >= 0 && p->pad_right >= 0, MT_ERR_ARG);
-    MT_CHECK(p->pad_top < p->kernel_h && p->pad_bottom < p->kernel_h &&
-             p->pad_left < p->kernel_w && p->pad_right < p->kernel_w, MT_ERR_ARG);
-
-    MT_CHECK(mt_dims_ok(in) && mt_dims_ok(out), MT_ERR_SHAPE);
-    MT_CHECK(out->n == in->n && out->c == in->c, MT_ERR_SHAPE);
-    /* Window bounds (up to padded size + kernel) must fit in int32. */
-    MT_CHECK((int64_t)in->h + p->pad_top + p->pad_bottom + p->kernel_h <= INT32_MAX &&
-             (int64_t)in->w + p->pad_left + p->pad_right + p->kernel_w <= INT32_MAX,
-             MT_ERR_SHAPE);
-    MT_CHECK(out->h == mt_pool_out_size(in->h, p->kernel_h, p->stride_h,
-                                        p->pad_top, p->pad_bottom, p->ceil_mode),
-             MT_ERR_SHAPE);
-    MT_CHECK(out->w == mt_pool_out_size(in->w, p->kernel_w, p->stride_w,
-                                        p->pad_left, p->pad_right, p->ceil_mode),
-             MT_ERR_SHAPE);
-    return MT_OK;
-}
-
-/* The window [start, start + kernel) clipped to the input [0, size). */
-static void clip_window(int32_t start, int32_t kernel, int32_t size,
-                        int32_t *begin, int32_t *end)
-{
-    const int32_t stop = start + kernel;
-    *begin = start < 0 ? 0 : start;
-    *end = stop > size ? size : stop;
-}
+#include "../support/geometry.h"
 
 /* y[n,oy,ox,c] = max_{iy,ix in the window} x[n,iy,ix,c]; a NaN in the window
  * gives NaN (as PyTorch).                                                    */
@@ -53,7 +18,7 @@ mt_status mt_maxpool2d_f32(const mt_pool_params *params,
                            const mt_dims *out_dims, float *out)
 {
     MT_CHECK(params && in_dims && in && out_dims && out, MT_ERR_NULL);
-    mt_status status = maxpool_check(params, in_dims, out_dims);
+    mt_status status = mt_pool_geometry(params, in_dims, out_dims);
     if (status != MT_OK)
         return status;
     const int32_t N = in_dims->n, H = in_dims->h, W = in_dims->w, C = in_dims->c;
@@ -62,12 +27,13 @@ mt_status mt_maxpool2d_f32(const mt_pool_params *params,
     for (int32_t n = 0; n < N; n++) {
         const float *x_n = in + n * H * W * C;
         for (int32_t oy = 0; oy < OH; oy++) {
-            int32_t y0, y1;
-            clip_window(oy * params->stride_h - params->pad_top, params->kernel_h, H, &y0, &y1);
+            int32_t y0, y1, span;   /* max pooling pads with -inf: only the clipped window counts */
+            mt_pool_window(oy * params->stride_h - params->pad_top, params->kernel_h, H, 0,
+                           &y0, &y1, &span);
             for (int32_t ox = 0; ox < OW; ox++) {
                 int32_t x0, x1;
-                clip_window(ox * params->stride_w - params->pad_left, params->kernel_w, W,
-                            &x0, &x1);
+                mt_pool_window(ox * params->stride_w - params->pad_left, params->kernel_w, W, 0,
+                               &x0, &x1, &span);
                 float *y = out + ((n * OH + oy) * OW + ox) * C;
                 for (int32_t c = 0; c < C; c++) {
                     float best = -INFINITY;
@@ -97,7 +63,7 @@ mt_status mt_maxpool2d_f32_backward(const mt_pool_params *params,
                                     float *d_in)
 {
     MT_CHECK(params && in_dims && in && out_dims && d_out, MT_ERR_NULL);
-    mt_status status = maxpool_check(params, in_dims, out_dims);
+    mt_status status = mt_pool_geometry(params, in_dims, out_dims);
     if (status != MT_OK)
         return status;
     if (!d_in)
@@ -113,12 +79,13 @@ mt_status mt_maxpool2d_f32_backward(const mt_pool_params *params,
         const float *x_n = in + n * H * W * C;
         float *dx_n = d_in + n * H * W * C;
         for (int32_t oy = 0; oy < OH; oy++) {
-            int32_t y0, y1;
-            clip_window(oy * params->stride_h - params->pad_top, params->kernel_h, H, &y0, &y1);
+            int32_t y0, y1, span;   /* max pooling pads with -inf: only the clipped window counts */
+            mt_pool_window(oy * params->stride_h - params->pad_top, params->kernel_h, H, 0,
+                           &y0, &y1, &span);
             for (int32_t ox = 0; ox < OW; ox++) {
                 int32_t x0, x1;
-                clip_window(ox * params->stride_w - params->pad_left, params->kernel_w, W,
-                            &x0, &x1);
+                mt_pool_window(ox * params->stride_w - params->pad_left, params->kernel_w, W, 0,
+                               &x0, &x1, &span);
                 const float *dy = d_out + ((n * OH + oy) * OW + ox) * C;
                 for (int32_t c = 0; c < C; c++) {
                     float best = -INFINITY;
