@@ -5,6 +5,7 @@
                        [--momentum 0.9] [--batch 1] [--trainable all|last:K|bias|NAME,...]]
     pyconvert run OUTDIR --input X.npy [--output Y.npy] [--board BOARD]
     pyconvert train OUTDIR --data D.npz [--epochs E] [--load-params P.npz] [--save-params P.npz]
+    pyconvert params export OUTDIR P.npz -o BLOB | params import OUTDIR BLOB -o P.npz
     pyconvert firmware OUTDIR --board BOARD -o FWDIR
     pyconvert bench OUTDIR [--board BOARD] [--json]
     pyconvert info MODEL [--input-shape ...]
@@ -89,6 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--save-params", metavar="P.npz", help="write the trained parameters (PyTorch names)")
     tr.add_argument("--board", metavar="BOARD",
                     help="train on this emulated board (QEMU) instead of this machine")
+
+    pp = sub.add_parser("params", help="convert between params files (.npz) and device blobs")
+    psub = pp.add_subparsers(dest="params_command", metavar="ACTION", required=True)
+    pe = psub.add_parser("export", help="a params .npz (PyTorch names) -> a blob the device loads")
+    pe.add_argument("outdir", metavar="OUTDIR", help="a model converted with --train")
+    pe.add_argument("params", metavar="P.npz")
+    pe.add_argument("-o", "--output", required=True, metavar="BLOB")
+    pe.add_argument("--sequence", type=int, default=1, help="the blob's sequence number (default 1)")
+    pi = psub.add_parser("import", help="a blob the device wrote -> a params .npz (PyTorch names)")
+    pi.add_argument("outdir", metavar="OUTDIR", help="a model converted with --train")
+    pi.add_argument("blob", metavar="BLOB")
+    pi.add_argument("-o", "--output", required=True, metavar="P.npz")
 
     f = sub.add_parser("firmware", help="write and build the firmware project for a board")
     f.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
@@ -211,6 +224,23 @@ def cmd_run(args, argv) -> int:
     return 0
 
 
+def cmd_params(args, argv) -> int:
+    from pathlib import Path
+    from .convert import read_meta
+    from .params_blob import from_blob, to_blob
+    from .training import load_params, save_params
+    meta = read_meta(args.outdir)
+    if args.params_command == "export":
+        blob = to_blob(meta, load_params(args.params), sequence=args.sequence)
+        Path(args.output).write_bytes(blob)
+        print(f"wrote {args.output} ({len(blob):,} bytes, sequence {args.sequence})")
+    else:
+        params, sequence = from_blob(meta, Path(args.blob).read_bytes())
+        save_params(args.output, params)
+        print(f"wrote {args.output} ({len(params)} tensors, from sequence {sequence})")
+    return 0
+
+
 def cmd_firmware(args, argv) -> int:
     from .boards.firmware import build, export
     fw = build(args.outdir, args.board)          # raises FitError (one line) if it does not fit
@@ -240,6 +270,7 @@ def cmd_demo(args, argv) -> int:
 
 
 COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "train": cmd_train,
+            "params": cmd_params,
             "firmware": cmd_firmware,
             "bench": cmd_bench, "demo": cmd_demo}
 

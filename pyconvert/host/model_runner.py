@@ -114,6 +114,35 @@ class HostModel:
             out[p["name"]] = to_source_layout(value.copy(), p["layout"])
         return out
 
+    def export_blob(self, sequence: int = 1) -> bytes:
+        """The trainable parameters as the runtime serialises them (mt_params_export)."""
+        self._need_train()
+        from ..params_blob import params_hash
+        model = getattr(self.lib, f"{self.meta['name']}_model")
+        size = self.lib.mt_params_blob_size(self.ffi.addressof(model))
+        blob = self.ffi.new("uint8_t[]", size)
+        self._status(self.lib.mt_params_export(self.ffi.addressof(model), self.ffi.from_buffer(self.arena),
+                                               params_hash(self.meta), sequence, blob, size),
+                     "mt_params_export")
+        return bytes(self.ffi.buffer(blob, size))
+
+    def import_blob(self, blob: bytes) -> int:
+        """Load a blob through mt_params_import (every check of the runtime); returns
+        its sequence number. A rejected blob changes nothing."""
+        self._need_train()
+        from ..params_blob import params_hash
+        model = getattr(self.lib, f"{self.meta['name']}_model")
+        seq = self.ffi.new("uint32_t *")
+        self._status(self.lib.mt_params_import(self.ffi.addressof(model), self.ffi.from_buffer(self.arena),
+                                               params_hash(self.meta), blob, len(blob), seq),
+                     "mt_params_import")
+        return int(seq[0])
+
+    def _status(self, st: int, what: str) -> None:
+        if st != 0:
+            reason = self.ffi.string(self.lib.mt_status_str(st)).decode()
+            raise ModelError(f"{what} failed: {reason} (status {st})", st)
+
     def load_params(self, values: dict) -> None:
         """Overwrite trainable parameters (PyTorch names, shapes and layouts)."""
         self._need_train()

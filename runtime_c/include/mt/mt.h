@@ -17,6 +17,7 @@ extern "C" {
 #include "mt_s8.h"
 #include "mt_model.h"
 #include "mt_train.h"
+#include "mt_persist.h"
 
 #ifdef __cplusplus
 }

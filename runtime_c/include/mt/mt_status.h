@@ -19,7 +19,15 @@ typedef enum {
     MT_ERR_UNSUPPORTED = -5, /* a valid request this build does not implement        */
     MT_ERR_OVERFLOW    = -6, /* an integer result would not fit its type            */
     MT_ERR_NONFINITE   = -7, /* NaN or Inf appeared (loss, gradient, parameter)     */
-    MT_ERR_RANGE       = -8  /* a value is out of its domain (class label, index)   */
+    MT_ERR_RANGE       = -8, /* a value is out of its domain (class label, index)   */
+    MT_ERR_IO          = -9, /* a flash callback reported a failure                 */
+    /* Parameter blobs (mt_persist.h): each way a blob can be wrong has its own code. */
+    MT_ERR_BLOB_MAGIC     = -10, /* not a parameter blob                            */
+    MT_ERR_BLOB_VERSION   = -11, /* a blob format this runtime does not read        */
+    MT_ERR_BLOB_MODEL     = -12, /* the parameters of another model                 */
+    MT_ERR_BLOB_TRUNCATED = -13, /* shorter than its header says                    */
+    MT_ERR_BLOB_CRC       = -14, /* contents changed since written (CRC-32 mismatch) */
+    MT_ERR_NOT_FOUND      = -15  /* no valid parameter slot in the store            */
 } mt_status;
 
 /* A short constant English name for a status ("bad argument", ...). */

@@ -15,6 +15,13 @@ const char *mt_status_str(mt_status status)
     case MT_ERR_OVERFLOW:    return "numeric overflow";
     case MT_ERR_NONFINITE:   return "non-finite value";
     case MT_ERR_RANGE:       return "value out of range";
+    case MT_ERR_IO:          return "flash i/o failed";
+    case MT_ERR_BLOB_MAGIC:     return "not a parameter blob";
+    case MT_ERR_BLOB_VERSION:   return "unknown blob version";
+    case MT_ERR_BLOB_MODEL:     return "blob of another model";
+    case MT_ERR_BLOB_TRUNCATED: return "blob truncated";
+    case MT_ERR_BLOB_CRC:       return "blob CRC mismatch";
+    case MT_ERR_NOT_FOUND:      return "no valid parameters stored";
     }
     return "unknown status";
 }
