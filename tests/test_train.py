@@ -13,40 +13,12 @@ import pytest
 import pyconvert.nn as nn
 from pyconvert.convert import plan_for_training, write_outputs
 from pyconvert.host.model_runner import HostModel, ModelError
-from pyconvert.importers.model_file import load_module
 from pyconvert.train_plan import TrainConfig
 
+from pyconvert.importers.model_file import load_module
+from torch_twins import torch_twin
+
 torch = pytest.importorskip("torch")
-
-
-def torch_twin(name):
-    """The bundled model rebuilt in PyTorch with our initial weights."""
-    T = torch.nn
-    if name == "digits_cnn":
-        from collections import OrderedDict
-        model = T.Sequential(OrderedDict([
-            ("conv1", T.Conv2d(1, 8, 3, padding=1)), ("relu1", T.ReLU()), ("pool1", T.MaxPool2d(2)),
-            ("conv2", T.Conv2d(8, 16, 3, padding=1)), ("relu2", T.ReLU()), ("pool2", T.MaxPool2d(2)),
-            ("flatten", T.Flatten()), ("fc", T.Linear(64, 10))]))
-    elif name == "lenet5":
-        class LeNet(T.Module):
-            def __init__(self):
-                super().__init__()
-                self.conv1, self.conv2 = T.Conv2d(1, 6, 5), T.Conv2d(6, 16, 5)
-                self.fc1, self.fc2, self.fc3 = T.Linear(400, 120), T.Linear(120, 84), T.Linear(84, 10)
-
-            def forward(self, x):
-                x = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
-                x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
-                x = torch.relu(self.fc1(x.flatten(1)))
-                return self.fc3(torch.relu(self.fc2(x)))
-        model = LeNet()
-    else:
-        raise KeyError(name)
-    nn.manual_seed(0)
-    ours = load_module(name).build_model()
-    model.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
-    return model
 
 
 def converted(tmp_path, name, **cfg):
