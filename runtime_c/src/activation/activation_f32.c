@@ -8,6 +8,7 @@
 #include <math.h>
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/mt_math.h"
 
 /* Shared validation of a backward call: d_out always, y only if d_in is wanted. */
 #define CHECK_BACKWARD_PTRS(out, d_out, d_in) \
@@ -110,7 +111,7 @@ mt_status mt_sigmoid_f32(int32_t size, const float *in, float *out)
     MT_CHECK(size >= 1, MT_ERR_SHAPE);
     for (int32_t i = 0; i < size; i++) {
         float x = in[i];
-        float e = expf(-fabsf(x));
+        float e = mt_expf(-fabsf(x));
         out[i] = x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
     }
     return MT_OK;
@@ -137,7 +138,7 @@ mt_status mt_tanh_f32(int32_t size, const float *in, float *out)
     MT_CHECK(in && out, MT_ERR_NULL);
     MT_CHECK(size >= 1, MT_ERR_SHAPE);
     for (int32_t i = 0; i < size; i++)
-        out[i] = tanhf(in[i]);
+        out[i] = mt_tanhf(in[i]);
     return MT_OK;
 }
 

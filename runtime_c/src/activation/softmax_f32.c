@@ -3,9 +3,9 @@
  * Row r is x[r*cols .. r*cols + cols-1]. out == in and d_in == d_out are allowed.
  * A NULL d_in skips the gradient; y may then be NULL too.
  */
-#include <math.h>
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/mt_math.h"
 
 /* 1 if rows, cols >= 1 and rows*cols fits in int32. */
 static int rows_cols_ok(int32_t rows, int32_t cols)
@@ -32,7 +32,7 @@ mt_status mt_softmax_f32(int32_t rows, int32_t cols, const float *in, float *out
         float m = row_max(cols, x);
         float sum = 0.0f;
         for (int32_t j = 0; j < cols; j++) {
-            y[j] = expf(x[j] - m);
+            y[j] = mt_expf(x[j] - m);
             sum += y[j];
         }
         float inv = 1.0f / sum;
@@ -73,8 +73,8 @@ mt_status mt_log_softmax_f32(int32_t rows, int32_t cols, const float *in, float 
         float m = row_max(cols, x);
         float sum = 0.0f;
         for (int32_t j = 0; j < cols; j++)
-            sum += expf(x[j] - m);
-        float log_sum = logf(sum);
+            sum += mt_expf(x[j] - m);
+        float log_sum = mt_logf(sum);
         for (int32_t j = 0; j < cols; j++)
             y[j] = (x[j] - m) - log_sum;
     }
@@ -96,7 +96,7 @@ mt_status mt_log_softmax_f32_backward(int32_t rows, int32_t cols, const float *o
         for (int32_t j = 0; j < cols; j++)
             sum += dy[j];
         for (int32_t j = 0; j < cols; j++)
-            dx[j] = dy[j] - expf(y[j]) * sum;
+            dx[j] = dy[j] - mt_expf(y[j]) * sum;
     }
     return MT_OK;
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/mt_math.h"
 
 /* z (rows, classes), labels (rows,) in [0, classes):
  *   m_r = max_j z[r,j],  s_r = sum_j exp(z[r,j] - m_r)
@@ -30,14 +31,14 @@ mt_status mt_cross_entropy_f32(int32_t rows, int32_t classes, const float *logit
             if (z[j] > m) m = z[j];
         float s = 0.0f;
         for (int32_t j = 0; j < classes; j++)
-            s += expf(z[j] - m);
-        total += logf(s) - (z[label] - m);
+            s += mt_expf(z[j] - m);
+        total += mt_logf(s) - (z[label] - m);
         if (d_logits) {
             /* z[j] is read before d[j] is written, so even d_logits == logits works */
             float *d = d_logits + r * classes;
             float inv_s = 1.0f / s;
             for (int32_t j = 0; j < classes; j++) {
-                float p = expf(z[j] - m) * inv_s;
+                float p = mt_expf(z[j] - m) * inv_s;
                 d[j] = (j == label ? p - 1.0f : p) * inv_rows;
             }
         }
