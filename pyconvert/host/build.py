@@ -43,7 +43,7 @@ def runtime_sources() -> list[Path]:
 
 # The public headers in dependency order (cffi needs types declared before use).
 # mt.h only includes these, inside the C++ guard, so it is not parsed.
-PUBLIC_HEADERS = ["mt_status.h", "mt_types.h", "mt_f32.h", "mt_s8.h", "mt_model.h", "mt_train.h", "mt_persist.h"]
+PUBLIC_HEADERS = ["mt_status.h", "mt_types.h", "mt_f32.h", "mt_s8.h", "mt_model.h", "mt_train.h", "mt_persist.h", "mt_q.h"]
 
 
 def runtime_headers() -> list[Path]:

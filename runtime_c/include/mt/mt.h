@@ -18,6 +18,7 @@ extern "C" {
 #include "mt_model.h"
 #include "mt_train.h"
 #include "mt_persist.h"
+#include "mt_q.h"
 
 #ifdef __cplusplus
 }
