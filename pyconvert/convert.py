@@ -5,6 +5,12 @@
     write_outputs(low, "out/lenet5", "lenet5")   # lenet5.h, lenet5.c, model.json
     print(report(low))
 
+int8 (post-training quantization, or a quantized ONNX file's own parameters):
+
+    calib = load_calibration("calib.npz")        # float32 (N, C, H, W) sample inputs
+    low = lower_graph(graph, dtype="int8", calib=calib, calib_method="minmax")
+    write_outputs(low, "out/lenet5_s8", "lenet5")   # int8 C, model.json "dtype": "int8"
+
 Output directories are written atomically: everything goes to a temporary sibling
 directory that replaces OUTDIR only when complete, so a failed conversion never
 leaves half-written files.
@@ -27,6 +33,7 @@ from .lower import Lowered, lower
 from .passes import optimize
 
 MODEL_JSON = "model.json"
+DTYPES = ("float32", "int8")
 
 
 def load(spec: str, input_shape: tuple | None = None, name: str | None = None,
@@ -39,6 +46,13 @@ def load(spec: str, input_shape: tuple | None = None, name: str | None = None,
         if not Path(spec).is_file():
             raise GraphError(f"{spec}: no such file")
         from .importers.onnx_import import load_onnx
+        from .importers.onnx_quant import is_quantized_onnx, load_onnx_quantized
+        try:
+            quantized = is_quantized_onnx(spec)
+        except Exception:          # unreadable: load_onnx reports it in one line
+            quantized = False
+        if quantized:              # QDQ / QLinear*: the float graph + the file's quantization
+            return load_onnx_quantized(spec, input_shape=input_shape, name=name)
         return load_onnx(spec, input_shape=input_shape, name=name)
     from .importers.model_file import load_model_file
     return load_model_file(str(spec), input_shape=input_shape, name=name, params=params)
@@ -48,8 +62,54 @@ def default_name(spec: str) -> str:
     return c_identifier(Path(str(spec)).stem).lower()
 
 
-def lower_graph(graph: Graph) -> Lowered:
-    return lower(optimize(graph))
+def lower_graph(graph: Graph, dtype: str = "float32", calib=None, calib_method: str = "minmax",
+                percentile: float | None = None) -> Lowered:
+    """Passes, lowering and arena plan. dtype "int8": post-training quantization with
+    the calibration inputs `calib` (float32 (N, *input_shape[1:])), see lower_int8."""
+    if dtype == "float32":
+        if calib is not None:
+            raise GraphError("calibration data is only used for --dtype int8")
+        return lower(optimize(graph))
+    if dtype == "int8":
+        return lower_int8(graph, calib, calib_method, percentile)
+    raise GraphError(f"dtype '{dtype}' is not supported; use one of {', '.join(DTYPES)}")
+
+
+def lower_int8(graph: Graph, calib=None, calib_method: str = "minmax",
+               percentile: float | None = None) -> Lowered:
+    """The int8 schedule: optimize, quantize (pyconvert.quant.ptq: calibrate the
+    tensors a quantized ONNX file did not fix), lower with 1-byte tensors, and, with
+    calibration data, measure each layer's SQNR against the float model (low.quant.sqnr)."""
+    from .quant.calibrate import PERCENTILE, check_calibration
+    from .quant.int_model import layer_sqnr
+    from .quant.lower_s8 import lower_quantized
+    from .quant.ptq import quantize_graph
+    qm = quantize_graph(optimize(graph), calib, calib_method,
+                        PERCENTILE if percentile is None else percentile)
+    low = lower_quantized(qm)
+    if calib is not None:
+        layer_sqnr(low, check_calibration(qm.graph, calib))
+    return low
+
+
+def load_calibration(path) -> np.ndarray:
+    """Calibration inputs from a .npy file, or a .npz file's array 'x' (or its only
+    array); checked against the model later (quant.calibrate.check_calibration)."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise GraphError(f"{path}: cannot read calibration data ({exc})") from exc
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        keys = list(data.keys())
+        if "x" in keys:
+            return data["x"]
+        if len(keys) == 1:
+            return data[keys[0]]
+    raise GraphError(f"{path}: expected an array named 'x' (or a single array), found "
+                     f"{', '.join(keys) or 'none'}")
 
 
 def plan_for_training(spec: str, config, input_shape: tuple | None = None,
@@ -70,7 +130,7 @@ def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: st
     meta = {
         "generator": f"pyconvert {__version__}",
         "name": name,
-        "dtype": "float32",
+        "dtype": low.dtype,
         "input_shape": list(low.tensors[low.input].shape),
         "output_shape": list(low.tensors[low.output].shape),
         "arena_size": low.plan.arena_size,
@@ -81,6 +141,8 @@ def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: st
         "macs": sum(l.macs for l in low.layers),
         "files": [f"{name}.h", f"{name}.c"],
     }
+    if low.dtype == "int8":
+        meta.update(int8_meta(low))
     if train is not None:
         meta["arena_size"] = train.arena_size
         meta["arena_lower_bound"] = train.lower_bound()
@@ -124,6 +186,16 @@ def train_meta(tp) -> dict:
             "naive_bytes": tp.naive_bytes}
 
 
+def int8_meta(low: Lowered) -> dict:
+    """What host tools need to quantize the input and dequantize the output of an
+    int8 model (the same numbers as the header's <NAME>_INPUT_SCALE, ...)."""
+    from .quant.lower_s8 import const_bytes
+    qm = low.quant
+    return {"input_scale": float(qm.input.scale), "input_zero_point": int(qm.input.zero_point),
+            "output_scale": float(qm.output.scale), "output_zero_point": int(qm.output.zero_point),
+            "calib_method": qm.method, "const_bytes": const_bytes(low)}
+
+
 def read_meta(outdir) -> dict:
     path = Path(outdir) / MODEL_JSON
     if not path.is_file():
@@ -147,7 +219,13 @@ def report(low: Lowered) -> str:
     params = sum(l.params for l in low.layers)
     macs = sum(l.macs for l in low.layers)
     lines.append("")
-    lines.append(f"params: {params:,} ({params * 4:,} bytes float32)   MACs: {macs:,}")
+    if low.dtype == "int8":
+        from .quant.report import int8_report
+        lines.append(int8_report(low))
+        lines.append("")
+        lines.append(f"params: {params:,} (int8 weights, int32 biases; see above)   MACs: {macs:,}")
+    else:
+        lines.append(f"params: {params:,} ({params * 4:,} bytes float32)   MACs: {macs:,}")
     lines.append(f"arena: {low.plan.arena_size:,} bytes (lower bound for this schedule: "
                  f"{low.plan.lower_bound:,} bytes)")
     return "\n".join(lines)

@@ -75,6 +75,19 @@ def _dims(d) -> str:
     return "{%d, %d, %d, %d}" % tuple(d)
 
 
+def geometry_fields(layer) -> list:
+    """The .conv / .pool initializers of a conv or pooling layer (else none)."""
+    a = layer.attrs
+    if layer.op == "conv2d":
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = a["stride"], a["dilation"], a["pads"]
+        return [f".conv = {{{sh}, {sw}, {pt}, {pl}, {pb}, {pr}, {dh}, {dw}, {a['groups']}}}"]
+    if layer.op in ("max_pool2d", "avg_pool2d"):
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pads"]
+        return [f".pool = {{{kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {pb}, {pr}, "
+                f"{int(a.get('ceil_mode', False))}, {int(a.get('count_include_pad', True))}}}"]
+    return []
+
+
 def _layer_init(layer, index: dict, idents: dict, params: dict) -> str:
     """One mt_layer initializer. params: (layer id, role) -> 1-based mt_param index."""
     a = layer.attrs
@@ -89,13 +102,7 @@ def _layer_init(layer, index: dict, idents: dict, params: dict) -> str:
     for role in ("weight", "bias"):
         if (id(layer), role) in params:
             fields.append(f".{role}_param = {params[(id(layer), role)]}")
-    if layer.op == "conv2d":
-        (sh, sw), (dh, dw), (pt, pl, pb, pr) = a["stride"], a["dilation"], a["pads"]
-        fields.append(f".conv = {{{sh}, {sw}, {pt}, {pl}, {pb}, {pr}, {dh}, {dw}, {a['groups']}}}")
-    if layer.op in ("max_pool2d", "avg_pool2d"):
-        (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pads"]
-        fields.append(f".pool = {{{kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {pb}, {pr}, "
-                      f"{int(a.get('ceil_mode', False))}, {int(a.get('count_include_pad', True))}}}")
+    fields += geometry_fields(layer)
     act = a.get("act")
     if layer.op in ("conv2d", "linear"):
         lo, hi = act if act else (-math.inf, math.inf)
@@ -164,7 +171,13 @@ def emit(low: Lowered, name: str, command: str = "", source: str = "", train=Non
     """Return (header_text, source_text); name is the C prefix.
 
     train: a TrainPlan (pyconvert.train_plan) whose `infer` is `low`, to emit the
-    trainable model: parameters in RAM, the training schedule and the trainer."""
+    trainable model: parameters in RAM, the training schedule and the trainer.
+    An int8 model (low.dtype == "int8") is emitted by pyconvert.emit_c_s8."""
+    if low.dtype == "int8":
+        if train is not None:
+            raise ValueError(f"model '{name}': an int8 model cannot train (no --train with int8)")
+        from .emit_c_s8 import emit_s8
+        return emit_s8(low, name, command=command, source=source)
     check_model_name(name)
     digest = model_hash(low) + (model_hash(train.train) if train else "")
     upper = name.upper()

@@ -29,6 +29,12 @@ def run_graph(graph: Graph, x: np.ndarray) -> np.ndarray:
     """The graph's (first) output for input ``x`` (NCHW or (N, K)), as float32.
 
     The input's batch size may differ from the one the graph was imported with."""
+    return run_graph_values(graph, x)[graph.outputs[0]]
+
+
+def run_graph_values(graph: Graph, x: np.ndarray) -> dict:
+    """Every activation of the graph for input ``x``: {tensor name: float32 array},
+    the input and each node's output (what calibration observes)."""
     if len(graph.inputs) != 1:
         raise GraphError(f"run_graph: expected one graph input, got {graph.inputs}")
     name = graph.inputs[0]
@@ -46,7 +52,7 @@ def run_graph(graph: Graph, x: np.ndarray) -> np.ndarray:
             except KeyError:
                 raise GraphError(f"{node.describe()}: run_graph has no rule for this op") from None
             values[node.outputs[0]] = np.asarray(run(node.attrs, *args), dtype=np.float32)
-    return values[graph.outputs[0]]
+    return values
 
 
 def _value(graph: Graph, values: dict, name: str) -> np.ndarray:

@@ -19,6 +19,11 @@ Ops and their attributes (inputs in brackets; `act` is the fused clamp (lo, hi) 
     leaky_relu    [x]  alpha
     softmax, log_softmax [x]  axis                      (the channel axis, 1)
     identity, dropout    [x]                            (removed by passes)
+
+Quantization travels on tensors: ``Tensor.quant`` (a QuantParams, None for a plain
+float model) is set by the quantized-ONNX importer from the file's own scales and
+zero points, and read by post-training quantization (pyconvert.quant.ptq), which
+calibrates every tensor that has none.
 """
 
 from __future__ import annotations
@@ -37,11 +42,29 @@ class GraphError(ValueError):
 
 
 @dataclass
+class QuantParams:
+    """Affine int8 quantization of a tensor: real = scale * (q - zero_point), q int8.
+
+    Activations: a scalar scale and zero point in [-128, 127]. Weights: one scale
+    per output channel (axis 0 of the IR weight) and zero point 0 (symmetric).
+    values: the integers a quantized file stores (int8 weights, int32 biases), so
+    they are used exactly instead of being re-derived from the float data."""
+    scale: float | np.ndarray
+    zero_point: int | np.ndarray = 0
+    values: np.ndarray | None = None
+
+    def same(self, other: "QuantParams") -> bool:
+        return bool(np.array_equal(np.asarray(self.scale, np.float32), np.asarray(other.scale, np.float32))
+                    and np.array_equal(np.asarray(self.zero_point), np.asarray(other.zero_point)))
+
+
+@dataclass
 class Tensor:
     name: str
     shape: tuple
     dtype: str = "float32"
     data: np.ndarray | None = None     # set for parameters and constants
+    quant: QuantParams | None = None   # int8 quantization known for this tensor
 
     @property
     def is_param(self) -> bool:
@@ -77,7 +100,9 @@ class Graph:
         if data is not None:
             data = np.ascontiguousarray(data, dtype=np.float32)
             shape = data.shape
-        self.tensors[name] = Tensor(name, tuple(int(s) for s in shape), data=data)
+        old = self.tensors.get(name)       # re-adding (shape inference) keeps the quantization
+        self.tensors[name] = Tensor(name, tuple(int(s) for s in shape), data=data,
+                                    quant=old.quant if old is not None else None)
         return name
 
     def add_node(self, op: str, inputs: list, outputs: list, name: str | None = None, **attrs):

@@ -9,6 +9,10 @@ What changes on the way down:
 - activations that can run in place (ReLU, Clip, Sigmoid, ..., Softmax) write over
   their input when nothing later reads it;
 - every buffer gets its arena offset from the planner.
+
+An int8 model (pyconvert.quant.lower_s8) is this same schedule with 1-byte tensors
+(`DeviceTensor.elem_bytes`), each layer's int8 parameters in `DeviceLayer.s8`, and
+`Lowered.dtype == "int8"`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ MT_OPS = {  # IR op -> mt_op enum name (runtime_c/include/mt/mt_model.h)
     "softmax": "MT_OP_SOFTMAX", "log_softmax": "MT_OP_LOG_SOFTMAX",
 }
 IN_PLACE = ELEMENTWISE | {"softmax", "log_softmax"}
-BYTES = 4  # float32
+BYTES = 4  # float32 (an int8 model's tensors set elem_bytes = 1)
 
 
 def nhwc(shape: tuple) -> tuple:
@@ -47,10 +51,11 @@ class DeviceTensor:
     shape: tuple            # the source model's shape (NCHW)
     dims: tuple             # NHWC mt_dims
     buffer: str             # tensors sharing a buffer share memory
+    elem_bytes: int = BYTES # 4 for float32, 1 for int8
 
     @property
     def bytes(self) -> int:
-        return int(np.prod(self.dims)) * BYTES
+        return int(np.prod(self.dims)) * self.elem_bytes
 
 
 @dataclass
@@ -66,6 +71,7 @@ class DeviceLayer:
     bias_source: str = ""
     weight_layout: tuple = ()          # how to get back to the source layout (to_source_layout)
     macs: int = 0
+    s8: object = None                  # int8 models: pyconvert.quant.lower_s8.DeviceS8
 
     @property
     def params(self) -> int:
@@ -81,6 +87,8 @@ class Lowered:
     output: str
     plan: Plan = None
     notes: list = field(default_factory=list)
+    dtype: str = "float32"             # "int8": tensors and layers are int8 (lower_s8)
+    quant: object = None               # int8 models: the pyconvert.quant.ptq.QuantizedModel
 
     def tensor_order(self) -> list:
         """Tensors in first-use order (the C tensor table's order)."""
@@ -130,6 +138,12 @@ def lower(graph: Graph, keep: frozenset = frozenset(), plan: bool = True) -> Low
     if plan:
         low.plan = plan_arena(_buffers(low))
     return low
+
+
+def plan_buffers(low: Lowered) -> Plan:
+    """(Re)plan the arena of an inference schedule from its tensors' current sizes."""
+    low.plan = plan_arena(_buffers(low))
+    return low.plan
 
 
 def _lower_node(graph: Graph, node, flat_chw) -> DeviceLayer:

@@ -4,7 +4,9 @@
 2. fold_batch_norm     y = (conv(x) - mean) / sqrt(var + eps) * gamma + beta is a conv
                        with w' = w * s and b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps).
 3. fuse_activations    ReLU / ReLU6 / Clip right after a conv or linear become its
-                       fused clamp (`act`), so no separate pass over the tensor runs.
+                       fused clamp (`act`), so no separate pass over the tensor runs
+                       (the conv/linear output takes over the activation output's
+                       quantization, if a quantized file gave it one).
 4. remove_dead_nodes   nodes whose outputs no graph output needs.
 
 Each pass rewrites the graph in place and keeps it valid.
@@ -30,6 +32,9 @@ def remove_identities(graph: Graph) -> None:
         if dst in graph.outputs and src in graph.inputs:
             raise GraphError(f"{node.describe()}: the model does nothing (input is output)")
         _rename_input(graph, dst, src)
+        gone = graph.tensors.get(dst)
+        if gone is not None and gone.quant is not None and graph.tensors[src].quant is None:
+            graph.tensors[src].quant = gone.quant
 
 
 def _single_consumer(graph: Graph, tensor: str):
@@ -76,7 +81,9 @@ def fuse_activations(graph: Graph) -> None:
             continue
         graph.nodes.remove(act)
         _rename_input(graph, act.outputs[0], node.outputs[0])
-        graph.tensors.pop(act.outputs[0], None)
+        fused = graph.tensors.pop(act.outputs[0], None)
+        if fused is not None and fused.quant is not None:
+            graph.tensors[node.outputs[0]].quant = fused.quant
 
 
 def remove_dead_nodes(graph: Graph) -> None:

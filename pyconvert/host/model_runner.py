@@ -7,6 +7,11 @@ number of samples N and returns N rows.
 
 Inputs and outputs are in the source model's layout (NCHW, as you would feed the
 PyTorch/ONNX model); the NHWC transposition happens here, as the device expects.
+
+An int8 model (model.json "dtype": "int8") keeps the float-in / float-out contract of
+``run``: the input is quantized and the output dequantized here with exactly the C
+rules of mt_quantize_s8 / mt_dequantize_s8 (pyconvert.quant.int_reference, float32
+arithmetic, round half away from zero). ``run_raw`` returns the int8 output itself.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..convert import read_meta
-from .build import build_extension, header_cdef, runtime_dir, runtime_headers, runtime_sources
+from .build import build_extension, header_cdef, runtime_archive, runtime_dir, runtime_headers
 
 
 class ModelError(ValueError):
@@ -33,6 +38,11 @@ def _nchw(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 3, 1, 2) if a.ndim == 4 else a
 
 
+def _device_shape(shape: tuple) -> tuple:
+    """NCHW (or (N, K)) -> the device's NHWC shape."""
+    return (shape[0], shape[2], shape[3], shape[1]) if len(shape) == 4 else tuple(shape)
+
+
 class HostModel:
     def __init__(self, outdir):
         self.outdir = Path(outdir).resolve()   # cffi compiles in a temporary directory
@@ -44,14 +54,16 @@ class HostModel:
             f"_mt_model_{name}",
             cdef=header_cdef(runtime_headers() + [header]),
             prelude=f'#include "{name}.h"\n',
-            sources=runtime_sources() + [self.outdir / f"{name}.c"],
+            sources=[self.outdir / f"{name}.c"],
             include_dirs=[root / "include", root / "src" / "support", self.outdir],
+            objects=[runtime_archive()],
         )
         self.ffi, self.lib = module.ffi, module.lib
         self.forward_fn = getattr(self.lib, f"{name}_forward")
         self.input_shape = tuple(self.meta["input_shape"])
         self.output_shape = tuple(self.meta["output_shape"])
         self.arena = np.zeros((self.meta["arena_size"] + 3) // 4, np.float32)  # 4-byte aligned
+        self.dtype = self.meta.get("dtype", "float32")
         self.train_meta = self.meta.get("train")
         if self.train_meta:
             self.init()
@@ -162,23 +174,57 @@ class HostModel:
                 raw[p["offset"]:p["offset"] + dev.nbytes] = np.ascontiguousarray(dev).view(np.uint8).ravel()
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """x: float32 with the model's sample shape and any batch N -> (N, ...) outputs."""
+        """x: float32 with the model's sample shape and any batch N -> (N, ...) outputs.
+        An int8 model quantizes x and dequantizes its output (float in, float out)."""
+        if self.dtype == "int8":
+            from ..quant.int_reference import dequantize_s8
+            m = self.meta
+            return dequantize_s8(self.run_raw(np.asarray(x, np.float32)), m["output_scale"],
+                                 m["output_zero_point"])
         x = np.asarray(x, np.float32)
+        self._check_input(x)
+        outputs = []
+        for i in range(0, x.shape[0], self.input_shape[0]):
+            chunk = np.ascontiguousarray(_nhwc(x[i:i + self.input_shape[0]]))
+            y_dev = np.empty(_device_shape(self.output_shape), np.float32)
+            self._forward(chunk, y_dev, "float *")
+            outputs.append(_nchw(y_dev))
+        return np.concatenate(outputs, axis=0)
+
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """int8 models: the int8 output (N, ...) in the source layout. x is int8 (taken
+        as it is) or float (quantized with the input scale and zero point first)."""
+        if self.dtype != "int8":
+            raise ModelError(f"{self.outdir}: run_raw needs an int8 model (this one is {self.dtype})")
+        x = np.asarray(x)
+        self._check_input(x)
+        if x.dtype != np.int8:
+            if x.dtype.kind != "f":
+                raise ModelError(f"input dtype {x.dtype}: expected int8 or float32")
+            from ..quant.int_reference import quantize_s8
+            x = quantize_s8(x.astype(np.float32), self.meta["input_scale"],
+                            self.meta["input_zero_point"])
+        batch = self.input_shape[0]
+        outputs = []
+        for i in range(0, x.shape[0], batch):
+            chunk = np.ascontiguousarray(_nhwc(x[i:i + batch]))
+            y_dev = np.empty(_device_shape(self.output_shape), np.int8)
+            self._forward(chunk, y_dev, "int8_t *")
+            outputs.append(_nchw(y_dev))
+        return np.concatenate(outputs, axis=0)
+
+    def _check_input(self, x: np.ndarray) -> None:
         per_sample = self.input_shape[1:]
         batch = self.input_shape[0]
         if x.shape[1:] != per_sample or x.shape[0] % batch:
             raise ModelError(f"input shape {x.shape} does not match the model's {self.input_shape} "
                              f"(any multiple of {batch} samples of shape {per_sample})")
-        outputs = []
-        y = np.empty(self.output_shape, np.float32)
-        for i in range(0, x.shape[0], batch):
-            chunk = np.ascontiguousarray(_nhwc(x[i:i + batch]))
-            y_dev = np.empty(_nhwc(y).shape, np.float32)
-            st = self.forward_fn(self.ffi.from_buffer(self.arena), self.arena.nbytes,
-                                 self.ffi.cast("float *", self.ffi.from_buffer(chunk)),
-                                 self.ffi.cast("float *", self.ffi.from_buffer(y_dev)))
-            if st != 0:
-                reason = self.ffi.string(self.lib.mt_status_str(st)).decode()
-                raise ModelError(f"{self.meta['name']}_forward failed: {reason} (status {st})")
-            outputs.append(_nchw(y_dev))
-        return np.concatenate(outputs, axis=0)
+
+    def _forward(self, chunk: np.ndarray, y_dev: np.ndarray, ctype: str) -> None:
+        """<name>_forward on one batch: device-layout input chunk -> y_dev (in place)."""
+        st = self.forward_fn(self.ffi.from_buffer(self.arena), self.arena.nbytes,
+                             self.ffi.cast(ctype, self.ffi.from_buffer(chunk)),
+                             self.ffi.cast(ctype, self.ffi.from_buffer(y_dev)))
+        if st != 0:
+            reason = self.ffi.string(self.lib.mt_status_str(st)).decode()
+            raise ModelError(f"{self.meta['name']}_forward failed: {reason} (status {st})")

@@ -6,6 +6,10 @@
 - ``pyconvert.quant.scales``: the float-side helpers the converter uses offline:
   scales and zero points, Q31 multipliers, weight/bias quantization, and the
   lookup tables of sigmoid, tanh and softmax.
+- ``calibrate`` (observe activation ranges: minmax / percentile), ``ptq``
+  (post-training quantization of an optimized IR graph), ``lower_s8`` (the int8
+  device schedule), ``int_model`` (the whole int8 model on the integer reference,
+  per-layer SQNR), ``report`` (the int8 part of the conversion report).
 """
 
 from . import int_reference, scales

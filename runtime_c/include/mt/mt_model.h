@@ -3,14 +3,19 @@
  * The converter (pyconvert) emits one `mt_model` per network as pure data: const
  * weight arrays, a const table of layers in execution order, and a table of
  * activation tensors, each at a fixed byte offset in one arena planned offline.
- * The engine walks the layers and calls the kernels of mt_f32.h; it allocates
- * nothing and keeps no state outside the caller's arena.
+ * The engine walks the layers and calls the kernels of mt_f32.h (float models) or
+ * mt_s8.h (int8 models, `dtype = MT_DTYPE_S8`); it allocates nothing and keeps no
+ * state outside the caller's arena.
  *
  *   static float arena[LENET5_ARENA_SIZE / sizeof(float)];
  *   mt_status st = mt_model_check(&lenet5_model, arena, sizeof arena);   // once
  *   float *x = mt_model_input_f32(&lenet5_model, arena);   // write the input here
  *   st = mt_model_forward(&lenet5_model, arena, sizeof arena);
  *   const float *y = mt_model_output_f32(&lenet5_model, arena);
+ *
+ * An int8 model is the same schedule with int8 tensors (1 byte per element in the
+ * arena); mt_model_input_s8 / mt_model_output_s8 give its int8 input and output
+ * (quantize with the scale and zero point the generated header defines).
  */
 #ifndef MT_MODEL_H
 #define MT_MODEL_H
@@ -18,6 +23,7 @@
 #include <stdint.h>
 #include "mt_status.h"
 #include "mt_types.h"
+#include "mt_s8.h"
 
 typedef enum {
     MT_OP_CONV2D = 1,        /* weight OHWI, bias, conv, act                 */
@@ -34,6 +40,30 @@ typedef enum {
     MT_OP_SOFTMAX = 12,      /* over the channel (last) axis                  */
     MT_OP_LOG_SOFTMAX = 13
 } mt_op;
+
+/* The element type of a model's activation tensors. 0 (a zero-initialised field)
+ * is float32, so every float model emitted before int8 existed stays valid. */
+typedef enum {
+    MT_DTYPE_F32 = 0,        /* float32 tensors, kernels of mt_f32.h          */
+    MT_DTYPE_S8 = 1          /* int8 tensors, kernels of mt_s8.h (inference)  */
+} mt_dtype;
+
+/* The int8 side of one layer of an int8 model (mt_s8.h conventions); one const
+ * struct per layer, pointed to by mt_layer.s8 (NULL in float models). Fields an op
+ * does not use are zero / NULL:
+ *   conv2d, linear  io, quant (per output channel), weight, bias (or NULL)
+ *   pooling         io.act_min / io.act_max (scale and zero point are kept)
+ *   relu, clip      io.act_min / io.act_max: the clamp on the unchanged scale
+ *   sigmoid, tanh, leaky_relu, step   table: mt_lut_s8's 256 entries
+ *   softmax         exp_table: mt_softmax_s8's 256 entries (output 1/256, -128) */
+typedef struct {
+    mt_s8_io io;               /* zero points and the output clamp            */
+    mt_requant quant;          /* Q31 multiplier and shift per output channel */
+    const int8_t *weight;      /* conv OHWI or linear (O,K), symmetric int8   */
+    const int32_t *bias;       /* (O,) int32 at scale s_in * s_w[o], or NULL  */
+    const int8_t *table;       /* 256 entries, y = table[x + 128]             */
+    const int32_t *exp_table;  /* 256 entries, Q23 exp(-d * s_in)             */
+} mt_layer_s8;
 
 /* An activation tensor: NHWC dims at a byte offset into the arena. */
 typedef struct {
@@ -65,6 +95,7 @@ typedef struct {
     mt_pool_params pool;
     mt_range_f32 act;          /* fused clamp of conv/linear; range of clip   */
     float alpha;               /* leaky_relu slope                            */
+    const mt_layer_s8 *s8;     /* int8 models: the layer's int8 parameters    */
 } mt_layer;
 
 typedef struct {
@@ -76,6 +107,7 @@ typedef struct {
     int32_t arena_size;        /* bytes the plan needs                        */
     int32_t n_params;          /* trainable parameters (0 for a frozen model) */
     const mt_param *params;
+    int32_t dtype;             /* mt_dtype: 0 = float32 (default), 1 = int8   */
 } mt_model;
 
 /* A model with trainable parameters keeps this header at arena offset 0, written
@@ -88,16 +120,22 @@ typedef struct {
 #define MT_PARAMS_MAGIC 0x6D745031u   /* "mtP1" */
 
 /* Validate the whole model against an arena once: table indices, every tensor
- * inside arena_size, arena 4-byte aligned. MT_ERR_ARENA if it is too small. */
+ * inside arena_size (4 bytes per element for float, 1 for int8), arena 4-byte
+ * aligned, every layer of an int8 model with its mt_layer_s8 (MT_ERR_NULL) and no
+ * trainable parameters (MT_ERR_UNSUPPORTED). MT_ERR_ARENA if it is too small. */
 mt_status mt_model_check(const mt_model *model, const void *arena, int32_t arena_size);
 
 /* Copy every trainable parameter from flash into the arena and zero its optimizer
  * state and the step counter (a fresh start; a no-op for frozen models). */
 mt_status mt_model_init_params(const mt_model *model, void *arena, int32_t arena_size);
 
-/* Where the input is written and the output read: pointers into the arena. */
+/* Where the input is written and the output read: pointers into the arena.
+ * The _f32 accessors return NULL for an int8 model and the _s8 ones for a float
+ * model, so a type mix-up is a NULL, not a misread buffer. */
 float *mt_model_input_f32(const mt_model *model, void *arena);
 const float *mt_model_output_f32(const mt_model *model, const void *arena);
+int8_t *mt_model_input_s8(const mt_model *model, void *arena);
+const int8_t *mt_model_output_s8(const mt_model *model, const void *arena);
 
 /* Run every layer in order (after the caller wrote the input into the arena). */
 mt_status mt_model_forward(const mt_model *model, void *arena, int32_t arena_size);

@@ -2,7 +2,9 @@
  *
  * Every layer reads one arena tensor and writes one; the converter planned the
  * offsets so that live tensors never overlap (in-place only where the kernel
- * allows it). The engine is a dispatch loop; all arithmetic is in the kernels. */
+ * allows it). The engine is a dispatch loop; all arithmetic is in the kernels.
+ * Checking, forward and the float layers are here; an int8 model (dtype
+ * MT_DTYPE_S8) runs the same loop and hands each layer to model_s8.c. */
 #include <stddef.h>
 #include <string.h>
 #include "mt/mt_f32.h"
@@ -30,6 +32,11 @@ const float *mt_engine_bias(const mt_model *m, const mt_layer *l, void *arena)
     return l->bias_param ? mt_engine_param(m, arena, l->bias_param) : l->bias;
 }
 
+int32_t mt_engine_elem_bytes(const mt_model *m)
+{
+    return m->dtype == MT_DTYPE_S8 ? 1 : (int32_t)sizeof(float);
+}
+
 /* [offset, offset + bytes) lies inside the plan and is 4-byte aligned. */
 static int region_ok(const mt_model *m, int32_t offset, int64_t bytes)
 {
@@ -43,12 +50,16 @@ mt_status mt_model_check(const mt_model *m, const void *arena, int32_t arena_siz
     MT_CHECK(m->n_layers >= 1 && m->n_tensors >= 1, MT_ERR_SHAPE);
     MT_CHECK(m->input >= 0 && m->input < m->n_tensors, MT_ERR_RANGE);
     MT_CHECK(m->output >= 0 && m->output < m->n_tensors, MT_ERR_RANGE);
+    MT_CHECK(m->dtype == MT_DTYPE_F32 || m->dtype == MT_DTYPE_S8, MT_ERR_ARG);
     MT_CHECK(arena_size >= m->arena_size, MT_ERR_ARENA);
+    const int64_t elem = mt_engine_elem_bytes(m);
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const mt_tensor *t = &m->tensors[i];
         MT_CHECK(mt_dims_ok(&t->dims), MT_ERR_SHAPE);
-        MT_CHECK(region_ok(m, t->offset, (int64_t)mt_dims_count(&t->dims) * 4), MT_ERR_RANGE);
+        MT_CHECK(region_ok(m, t->offset, (int64_t)mt_dims_count(&t->dims) * elem), MT_ERR_RANGE);
     }
+    /* int8 inference only: no parameter trains in an int8 model. */
+    MT_CHECK(m->dtype == MT_DTYPE_F32 || m->n_params == 0, MT_ERR_UNSUPPORTED);
     MT_CHECK(m->n_params >= 0 && (m->n_params == 0 || m->params), MT_ERR_NULL);
     for (int32_t i = 0; i < m->n_params; i++) {
         const mt_param *p = &m->params[i];
@@ -64,6 +75,7 @@ mt_status mt_model_check(const mt_model *m, const void *arena, int32_t arena_siz
         MT_CHECK(l->op >= MT_OP_CONV2D && l->op <= MT_OP_LOG_SOFTMAX, MT_ERR_UNSUPPORTED);
         MT_CHECK(l->weight_param >= 0 && l->weight_param <= m->n_params, MT_ERR_RANGE);
         MT_CHECK(l->bias_param >= 0 && l->bias_param <= m->n_params, MT_ERR_RANGE);
+        MT_CHECK(m->dtype == MT_DTYPE_F32 || l->s8, MT_ERR_NULL);
     }
     if (m->n_params > 0)
         MT_CHECK(((const mt_arena_header *)arena)->magic == MT_PARAMS_MAGIC, MT_ERR_ARG);
@@ -97,18 +109,21 @@ mt_status mt_model_init_params(const mt_model *m, void *arena, int32_t arena_siz
 
 float *mt_model_input_f32(const mt_model *m, void *arena)
 {
-    return (m && arena) ? mt_engine_tensor(m, arena, m->input) : NULL;
+    return (m && arena && m->dtype == MT_DTYPE_F32) ? mt_engine_tensor(m, arena, m->input) : NULL;
 }
 
 const float *mt_model_output_f32(const mt_model *m, const void *arena)
 {
-    return (m && arena) ? mt_engine_tensor(m, (void *)arena, m->output) : NULL;
+    return (m && arena && m->dtype == MT_DTYPE_F32)
+        ? mt_engine_tensor(m, (void *)arena, m->output) : NULL;
 }
 
 /* One layer: x (in) -> y (out). Shapes were planned by the converter and are
  * re-validated by each kernel, so a corrupt table gives a status, not a crash. */
 static mt_status run_layer(const mt_model *m, const mt_layer *l, void *arena)
 {
+    if (m->dtype == MT_DTYPE_S8)
+        return mt_engine_run_layer_s8(m, l, arena);
     const mt_dims *xd = &m->tensors[l->in].dims, *yd = &m->tensors[l->out].dims;
     const float *x = mt_engine_tensor(m, arena, l->in);
     float *y = mt_engine_tensor(m, arena, l->out);
