@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="C identifier prefix (default: the model's file name)")
     c.add_argument("--input-shape", type=_shape, metavar="N,C,H,W",
                    help="input shape incl. batch, for models with dynamic or no declared shape")
+    c.add_argument("--dtype", choices=["float32", "int8"], default="float32",
+                   help="int8: post-training quantization with --calib (or a quantized ONNX "
+                        "file's own scales)")
+    c.add_argument("--calib", metavar="DATA.npz",
+                   help="calibration inputs for --dtype int8: x, float32 NCHW, N samples")
+    c.add_argument("--calib-method", choices=["minmax", "percentile"], default="minmax",
+                   help="activation ranges from min/max (default) or the 0.01/99.99 percentiles")
     c.add_argument("--params", metavar="P.npz",
                    help="trained parameters (PyTorch names) for a model file, e.g. from "
                         "'pyconvert train --save-params'")
@@ -78,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--input", required=True, metavar="X.npy",
                    help="float32 input, NCHW with a batch dimension (any number of samples)")
     r.add_argument("--output", metavar="Y.npy", help="where to save the float32 output")
+    r.add_argument("--raw", action="store_true",
+                   help="int8 models: the int8 output (the input may be int8 or float32)")
     r.add_argument("--board", metavar="BOARD",
                    help="run on this emulated board (QEMU) instead of this machine")
 
@@ -148,6 +157,11 @@ def cmd_convert(args, argv) -> int:
     from .convert import default_name, load, lower_graph, plan_for_training, report, write_outputs
     name = args.name or default_name(args.model)
     plan = None
+    if args.dtype == "int8" and args.train:
+        raise ValueError("--dtype int8 --train: integer-only training is not in the converter yet "
+                         "(its kernels are, in runtime_c/include/mt/mt_q.h); train in float32")
+    if args.calib and args.dtype != "int8":
+        raise ValueError("--calib is for --dtype int8")
     if args.train:
         from .train_plan import TrainConfig, describe_memory
         config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
@@ -157,8 +171,12 @@ def cmd_convert(args, argv) -> int:
                                  params=args.params)
         low = plan.infer
     else:
-        low = lower_graph(load(args.model, input_shape=args.input_shape, name=name,
-                               params=args.params))
+        graph = load(args.model, input_shape=args.input_shape, name=name, params=args.params)
+        calib = None
+        if args.calib:
+            from .convert import load_calibration
+            calib = load_calibration(args.calib)
+        low = lower_graph(graph, dtype=args.dtype, calib=calib, calib_method=args.calib_method)
     outdir = write_outputs(low, args.outdir, name, command="pyconvert " + shlex.join(argv),
                            source=str(args.model), train=plan)
     print(report(low))
@@ -209,14 +227,15 @@ def cmd_run(args, argv) -> int:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{args.input}: cannot read a .npy array ({exc})") from exc
-    if x.dtype != np.float32:
-        raise ValueError(f"{args.input}: expected float32, got {x.dtype}")
+    if x.dtype != np.float32 and not (args.raw and x.dtype == np.int8):
+        raise ValueError(f"{args.input}: expected float32{' or int8' if args.raw else ''}, got {x.dtype}")
     if args.board:
         from .boards.runner import BoardModel
-        y = BoardModel(args.outdir, args.board).run(x)
+        model = BoardModel(args.outdir, args.board)
     else:
         from .host.model_runner import HostModel
-        y = HostModel(args.outdir).run(x)
+        model = HostModel(args.outdir)
+    y = model.run_raw(x) if args.raw else model.run(x)
     if args.output:
         np.save(args.output, y)
     with np.printoptions(precision=5, suppress=True, linewidth=120):

@@ -367,3 +367,36 @@ def test_calibration_files(tmp_path):
         load_calibration(tmp_path / "two.npz")
     with pytest.raises(GraphError, match="cannot read calibration data"):
         load_calibration(tmp_path / "missing.npz")
+
+
+# ---- the CLI: convert --dtype int8 --calib, run --raw ------------------------------------------
+
+def test_cli_int8_convert_and_run(tmp_path, capsys):
+    from pyconvert.cli import main
+    from pyconvert.host.model_runner import HostModel
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=rng.random((16, 1, 8, 8), dtype=np.float32))
+    out = tmp_path / "dc8"
+    assert main(["convert", "digits_cnn", "-o", str(out), "--dtype", "int8", "--calib",
+                 str(tmp_path / "calib.npz"), "--calib-method", "percentile"]) == 0
+    assert "SQNR" in capsys.readouterr().out
+    x = rng.random((3, 1, 8, 8), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(out), "--input", str(tmp_path / "x.npy"), "--raw",
+                 "--output", str(tmp_path / "y.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), HostModel(out).run_raw(x))
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--dtype", "int8", "--calib", "{tmp}/bad.npz"], "calib"),
+    (["--dtype", "int8", "--train"], "integer-only training is not in the converter yet"),
+    (["--calib", "{tmp}/bad.npz"], "--calib is for --dtype int8"),
+])
+def test_cli_int8_errors_are_one_line(tmp_path, capsys, extra, message):
+    from pyconvert.cli import main
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 3, 8, 8), np.float32))
+    code = main(["convert", "digits_cnn", "-o", str(tmp_path / "o")] +
+                [a.replace("{tmp}", str(tmp_path)) for a in extra])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()

@@ -36,17 +36,30 @@ class BoardModel:
         self.input_shape = tuple(self.meta["input_shape"])
         self.output_shape = tuple(self.meta["output_shape"])
 
+    @property
+    def dtype(self) -> str:
+        return self.meta.get("dtype", "float32")
+
     def _device_input(self, x: np.ndarray) -> bytes:
-        """x (NCHW, any multiple of the model's batch) as input.bin: NHWC float32 samples."""
-        x = np.asarray(x, np.float32)
+        """x (NCHW, any multiple of the model's batch) as input.bin: NHWC samples of the
+        model's type (an int8 model takes int8 as it is, or quantizes float32 first with
+        the C rule, as HostModel does)."""
+        x = np.asarray(x)
         batch, per_sample = self.input_shape[0], self.input_shape[1:]
         if x.ndim != len(self.input_shape) or x.shape[1:] != per_sample or x.shape[0] % batch:
             raise ModelError(f"input shape {x.shape} does not match the model's {self.input_shape} "
                              f"(any multiple of {batch} samples of shape {per_sample})")
-        return np.ascontiguousarray(_nhwc(x)).astype("<f4").tobytes()
+        if self.dtype == "int8":
+            if x.dtype != np.int8:
+                from ..quant.int_reference import quantize_s8
+                x = quantize_s8(x.astype(np.float32), self.meta["input_scale"],
+                                self.meta["input_zero_point"])
+            return np.ascontiguousarray(_nhwc(x)).astype(np.int8).tobytes()
+        return np.ascontiguousarray(_nhwc(x.astype(np.float32))).astype("<f4").tobytes()
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Every sample through <name>_forward on the board -> (N, ...) float32, NCHW."""
+    def _run_device(self, x: np.ndarray) -> np.ndarray:
+        """Every sample through <name>_forward on the board -> (N, ...) in the model's
+        type, NCHW."""
         data = self._device_input(x)
         chunks = np.asarray(x).shape[0] // self.input_shape[0]
         # A sample takes well under a second even in software float; allow plenty.
@@ -54,12 +67,26 @@ class BoardModel:
         if result.exit_code != 0:
             raise _board_failure(self.fw, result)
         device_shape = _nhwc(np.empty(self.output_shape, np.float32)).shape
-        y = np.frombuffer(result.output, "<f4")
+        y = np.frombuffer(result.output, np.int8 if self.dtype == "int8" else "<f4")
         if y.size != chunks * int(np.prod(device_shape)):
             raise RuntimeError(f"{self.meta['name']} on {self.fw.profile.name}: output.bin holds "
-                               f"{y.size} floats, expected {chunks * int(np.prod(device_shape))}")
-        y = y.reshape((chunks,) + device_shape).astype(np.float32)
+                               f"{y.size} values, expected {chunks * int(np.prod(device_shape))}")
+        y = y.reshape((chunks,) + device_shape)
         return np.concatenate([_nchw(c) for c in y], axis=0)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Float in, float out, as HostModel.run (an int8 model dequantizes its output)."""
+        y = self._run_device(x)
+        if self.dtype == "int8":
+            from ..quant.int_reference import dequantize_s8
+            return dequantize_s8(y, self.meta["output_scale"], self.meta["output_zero_point"])
+        return y.astype(np.float32)
+
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """int8 models: the int8 outputs."""
+        if self.dtype != "int8":
+            raise ModelError(f"{self.meta['name']}: run_raw needs an int8 model (this one is {self.dtype})")
+        return self._run_device(x)
 
     # ---- training (models converted with --train) ---------------------------------
 

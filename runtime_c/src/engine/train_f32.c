@@ -39,6 +39,7 @@ static mt_status trainer_check(const mt_trainer *t)
 {
     MT_CHECK(t->model && t->grad_offsets, MT_ERR_NULL);
     const mt_model *m = t->model;
+    MT_CHECK(m->dtype == MT_DTYPE_F32, MT_ERR_UNSUPPORTED);   /* float training only */
     MT_CHECK(t->loss == MT_LOSS_MSE || t->loss == MT_LOSS_CROSS_ENTROPY, MT_ERR_ARG);
     MT_CHECK(t->optimizer == MT_OPTIM_SGD || t->optimizer == MT_OPTIM_ADAM, MT_ERR_ARG);
     MT_CHECK(t->first_layer >= 0 && t->first_layer < m->n_layers, MT_ERR_RANGE);
