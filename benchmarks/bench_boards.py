@@ -16,31 +16,46 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from pyconvert.boards.firmware import FitError
 from pyconvert.boards.profiles import PROFILES
 from pyconvert.boards.runner import bench
 from pyconvert.convert import load, lower_graph, write_outputs
 
 HERE = Path(__file__).resolve().parent
-MODELS = ["lenet5", "lenet3x3", "mlp784", "logic_mlp"]
+MODELS = ["lenet5", "lenet3x3", "mlp784", "logic_mlp", "digits_cnn"]
+DTYPES = ["float32", "int8"]
+CALIB_SAMPLES = 32      # int8: uniform [0, 1) calibration inputs from a fixed seed
 COMMAND = "python benchmarks/bench_boards.py"
 
 
-def measure(models, boards) -> tuple[list, list]:
+def convert(model: str, dtype: str, tmp: Path) -> Path:
+    graph = load(model)
+    if dtype == "float32":
+        return write_outputs(lower_graph(graph), tmp / model, model)
+    shape = graph.tensors[graph.inputs[0]].shape
+    calib = np.random.default_rng(0).random((CALIB_SAMPLES,) + tuple(shape[1:]), dtype=np.float32)
+    return write_outputs(lower_graph(graph, dtype="int8", calib=calib), tmp / f"{model}_s8", model)
+
+
+def measure(models, boards, dtypes) -> tuple[list, list]:
     results, misfits = [], []
     with tempfile.TemporaryDirectory(prefix="bench-boards-") as tmp:
         for model in models:
-            outdir = write_outputs(lower_graph(load(model)), Path(tmp) / model, model)
-            for board in boards:
-                try:
-                    r = bench(outdir, board)
-                except FitError as exc:
-                    misfits.append({"model": model, "board": board, "error": str(exc)})
-                    status = "does not fit"
-                else:
-                    results.append(r)
-                    status = f"{r['instructions']:,} instructions"
-                print(f"  {model:<10} {board:<14} {status}", file=sys.stderr)
+            for dtype in dtypes:
+                outdir = convert(model, dtype, Path(tmp))
+                for board in boards:
+                    try:
+                        r = bench(outdir, board)
+                    except FitError as exc:
+                        misfits.append({"model": model, "dtype": dtype, "board": board, "error": str(exc)})
+                        status = "does not fit"
+                    else:
+                        r["dtype"] = dtype
+                        results.append(r)
+                        status = f"{r['instructions']:,} instructions"
+                    print(f"  {model:<10} {dtype:<7} {board:<14} {status}", file=sys.stderr)
     return results, misfits
 
 
@@ -56,11 +71,11 @@ def markdown(results, misfits) -> str:
              "the arena); stack = measured high-water mark. Bytes throughout. The counts are",
              "exact and repeatable, not timings.",
              "",
-             "| model | board | core | instructions/inference | per MAC | flash | RAM | arena | stack |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| model | dtype | board | core | instructions/inference | per MAC | flash | RAM | arena | stack |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         per_mac = f"{r['instructions_per_mac']:.2f}" if r["instructions_per_mac"] else "-"
-        lines.append(f"| {r['model']} | {r['board']} | {r['core']} | {r['instructions']:,} | {per_mac} | "
+        lines.append(f"| {r['model']} | {r['dtype']} | {r['board']} | {r['core']} | {r['instructions']:,} | {per_mac} | "
                      f"{r['flash_bytes']:,} | {r['static_ram_bytes']:,} | {r['arena_bytes']:,} | "
                      f"{r['stack_bytes']:,} |")
     if misfits:
@@ -72,10 +87,11 @@ def markdown(results, misfits) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=MODELS)
+    p.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES)
     p.add_argument("--boards", nargs="+", default=[b for b, prof in PROFILES.items() if prof.emulated])
     p.add_argument("--out", default=str(HERE), help="directory for results.md and results.json")
     args = p.parse_args(argv)
-    results, misfits = measure(args.models, args.boards)
+    results, misfits = measure(args.models, args.boards, args.dtypes)
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps({"command": COMMAND, "results": results,
                                                   "does_not_fit": misfits}, indent=2) + "\n")
