@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--trainable", default="all", metavar="SPEC",
                    help="all | last:K (the last K layers with parameters) | bias (biases only) | "
                         "NAME,... (layers or parameters by name)")
+    t.add_argument("--input-exp", type=int, default=None, metavar="E",
+                   help="--dtype int8 --train: inputs are int8 at 2^E (default: from --calib's "
+                        "max |x|, else -7, i.e. [0, 1] data)")
+    t.add_argument("--target-exp", type=int, default=-7, metavar="E",
+                   help="--dtype int8 --train --loss mse: targets are int8 at 2^E (default -7)")
 
     i = sub.add_parser("info", help="print the conversion report without writing files")
     i.add_argument("model", metavar="MODEL", help=model_help)
@@ -158,8 +163,7 @@ def cmd_convert(args, argv) -> int:
     name = args.name or default_name(args.model)
     plan = None
     if args.dtype == "int8" and args.train:
-        raise ValueError("--dtype int8 --train: integer-only training is not in the converter yet "
-                         "(its kernels are, in runtime_c/include/mt/mt_q.h); train in float32")
+        return _convert_qtrain(args, argv, name)
     if args.calib and args.dtype != "int8":
         raise ValueError("--calib is for --dtype int8")
     if args.train:
@@ -186,6 +190,34 @@ def cmd_convert(args, argv) -> int:
     return 0
 
 
+def _convert_qtrain(args, argv, name: str) -> int:
+    """--dtype int8 --train: integer-only training (pyconvert.convert_q)."""
+    from .convert import report
+    from .convert_q import input_exp_from, plan_for_qtraining, write_q_outputs
+    from .qtrain_plan import describe_qmemory
+    from .train_plan import TrainConfig
+    config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay,
+                         batch=args.batch, trainable=args.trainable)
+    input_exp = args.input_exp if args.input_exp is not None else input_exp_from(args.calib)
+    qp = plan_for_qtraining(args.model, config, input_shape=args.input_shape, name=name,
+                            params=args.params, input_exp=input_exp, target_exp=args.target_exp)
+    outdir = write_q_outputs(qp, args.outdir, name, command="pyconvert " + shlex.join(argv),
+                             source=str(args.model))
+    print(report(qp.float_plan.infer))
+    print(describe_qmemory(qp))
+    print(f"wrote {outdir}/{name}.h, {name}.c, model.json")
+    return 0
+
+
+def _train_runner(outdir, meta):
+    if meta.get("integer_only_training"):
+        from .host.qmodel_runner import QHostModel
+        return QHostModel(outdir)
+    from .host.model_runner import HostModel
+    return HostModel(outdir)
+
+
 def cmd_train(args, argv) -> int:
     from .convert import read_meta
     from .training import load_dataset, load_params, save_params, train, train_on_board
@@ -202,8 +234,7 @@ def cmd_train(args, argv) -> int:
                              "parameters; convert from a model holding them instead")
         params = train_on_board(args.outdir, args.board, x, y, args.epochs)
     else:
-        from .host.model_runner import HostModel
-        runner = HostModel(args.outdir)
+        runner = _train_runner(args.outdir, meta)
         if args.load_params:
             runner.load_params(load_params(args.load_params))
         train(runner, x, y, args.epochs)
@@ -229,7 +260,14 @@ def cmd_run(args, argv) -> int:
         raise ValueError(f"{args.input}: cannot read a .npy array ({exc})") from exc
     if x.dtype != np.float32 and not (args.raw and x.dtype == np.int8):
         raise ValueError(f"{args.input}: expected float32{' or int8' if args.raw else ''}, got {x.dtype}")
-    if args.board:
+    from .convert import read_meta
+    if read_meta(args.outdir).get("integer_only_training"):
+        if args.board or args.raw:
+            raise ValueError(f"{args.outdir}: an integer-only training model runs on this machine "
+                             f"with float output (no --board, no --raw)")
+        from .host.qmodel_runner import QHostModel
+        model = QHostModel(args.outdir)
+    elif args.board:
         from .boards.runner import BoardModel
         model = BoardModel(args.outdir, args.board)
     else:

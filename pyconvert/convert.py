@@ -147,13 +147,19 @@ def write_outputs(low: Lowered, outdir, name: str, command: str = "", source: st
         meta["arena_size"] = train.arena_size
         meta["arena_lower_bound"] = train.lower_bound()
         meta["train"] = train_meta(train)
+    return write_directory(outdir, {f"{name}.h": header, f"{name}.c": source_text,
+                                    MODEL_JSON: json.dumps(meta, indent=2) + "\n"})
+
+
+def write_directory(outdir, files: dict) -> Path:
+    """Write {file name: text} as the directory outdir, atomically: everything goes to
+    a temporary sibling that replaces outdir only when complete."""
     outdir = Path(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
-        (tmp / f"{name}.h").write_text(header)
-        (tmp / f"{name}.c").write_text(source_text)
-        (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n")
+        for fname, text in files.items():
+            (tmp / fname).write_text(text)
         if outdir.exists():
             old = outdir.with_name(f".{outdir.name}.old.{os.getpid()}")
             os.replace(outdir, old)

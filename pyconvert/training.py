@@ -105,7 +105,10 @@ def train_on_board(outdir, board: str, x: np.ndarray, y: np.ndarray, epochs: int
     if len(x) % batch:
         out(f"note: the last {len(x) % batch} samples do not fill a batch of {batch} and are left out")
     history, params = model.train(x, y, epochs)
-    metric = "accuracy" if model.meta["train"]["loss"] == "ce" else "mse"
+    # An integer-only model's board metric for mse is the fraction of outputs on the
+    # target's side of 1/2 (the firmware computes no float).
+    metric = ("accuracy" if model.meta["train"]["loss"] == "ce" or model.meta.get("integer_only_training")
+              else "mse")
     for epoch, (loss, value) in enumerate(history, start=1):
         shown = f"{value * 100:.2f} %" if metric == "accuracy" else f"{value:.6f}"
         out(f"epoch {epoch:3d}  loss {loss:.6f}  {metric} {shown}  (on {board})")

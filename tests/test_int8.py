@@ -389,7 +389,7 @@ def test_cli_int8_convert_and_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,message", [
     (["--dtype", "int8", "--calib", "{tmp}/bad.npz"], "calib"),
-    (["--dtype", "int8", "--train"], "integer-only training is not in the converter yet"),
+    (["--dtype", "int8", "--train", "--optimizer", "adam"], "SGD only"),
     (["--calib", "{tmp}/bad.npz"], "--calib is for --dtype int8"),
 ])
 def test_cli_int8_errors_are_one_line(tmp_path, capsys, extra, message):

@@ -137,7 +137,9 @@ def write_project(outdir, profile: Profile, dest) -> Path:
         shutil.copyfile(HERE / "src" / f, dest / "board" / f)
     for f in ("common.ld", "measure.ld", profile.linker_script):
         shutil.copyfile(HERE / "ld" / f, dest / "board" / "ld" / f)
-    template = (HERE / "src" / "main.c.in").read_text()
+    # An integer-only trainable model (--train --dtype int8) has its own main.c.
+    main_in = "main_q.c.in" if meta.get("integer_only_training") else "main.c.in"
+    template = (HERE / "src" / main_in).read_text()
     (dest / "main.c").write_text(template.replace("@name@", name).replace("@NAME@", name.upper())
                                  .replace("@board@", f"{profile.name} ({profile.core})"))
     (dest / "Makefile").write_text(_makefile(name, profile))

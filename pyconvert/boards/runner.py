@@ -114,6 +114,10 @@ class BoardModel:
 
         Returns ([(mean loss, accuracy or mse) per epoch], {param name: value in
         PyTorch layout}); the metric is measured on the board after each epoch."""
+        if self.meta.get("integer_only_training"):          # --train --dtype int8
+            from .qrunner import train_q
+            history, params, _ = train_q(self, x, y, epochs)
+            return history, params
         from ..lower import to_source_layout
         tm = self._train_meta()
         data, targets = self._train_files(x, y)

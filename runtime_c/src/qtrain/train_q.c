@@ -61,7 +61,9 @@ static mt_status net_check(const mt_q_net *net)
         const mt_q_layer *l = &net->layers[i];
         MT_CHECK(l->op >= MT_QOP_LINEAR && l->op <= MT_QOP_RELU, MT_ERR_ARG);
         if (has_params(l)) {
-            MT_CHECK(l->weight && l->weight_q, MT_ERR_NULL);
+            /* A frozen layer may have no master: its forward copy is then given
+             * (e.g. const in flash, cast; never written since it never updates). */
+            MT_CHECK(l->weight_q && (l->weight || !l->trainable), MT_ERR_NULL);
             MT_CHECK(mt_dims_ok(&l->weight_dims), MT_ERR_SHAPE);
             MT_CHECK(q_exp_ok(l->weight_exp) && q_exp_ok(l->bias_exp), MT_ERR_RANGE);
         }
@@ -85,7 +87,7 @@ mt_status mt_q_net_refresh(const mt_q_net *net)
     mt_status st = net_check(net);
     MT_CHECK(st == MT_OK, st);
     for (int32_t i = 0; i < net->n_layers; i++)
-        if (has_params(&net->layers[i])) {
+        if (has_params(&net->layers[i]) && net->layers[i].weight) {
             st = refresh_layer(net, i);
             MT_CHECK(st == MT_OK, st);
         }
