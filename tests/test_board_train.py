@@ -62,3 +62,25 @@ def test_cli_train_on_board_and_bench_a_training_step(tmp_path, capsys):
     assert first["instructions_per_step"] > 0
     assert first["instructions_per_step"] == second["instructions_per_step"]   # deterministic
     assert first["arena_bytes"] >= first["training_arena_lower_bound"]
+
+
+def test_lenet5_sgd_on_the_board_matches_torch(tmp_path):
+    """20 SGD-with-momentum steps of LeNet-5 on mps2-an386 against torch.optim."""
+    torch = pytest.importorskip("torch")
+    from pyconvert.boards.runner import BoardModel
+    from torch_twins import torch_twin
+    tp = plan_for_training("lenet5", TrainConfig(loss="ce", optimizer="sgd", lr=0.05, momentum=0.9, batch=1))
+    out = write_outputs(tp.infer, tmp_path / "l5", "lenet5", train=tp)
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 1, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 20)
+    _, params = BoardModel(out, "mps2-an386").train(x, y, 1)
+    model = torch_twin("lenet5")
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for i in range(20):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.tensor(x[i:i + 1])), torch.tensor(y[i:i + 1])).backward()
+        opt.step()
+    for name, p in model.named_parameters():
+        t = p.detach().numpy()
+        np.testing.assert_allclose(params[name], t, rtol=1e-4, atol=1e-4 * np.abs(t).max(), err_msg=name)
