@@ -208,7 +208,10 @@ def emit(low: Lowered, name: str, command: str = "", source: str = "", train=Non
         h += [f"/* Training: {train.config.batch} samples per step; targets per step: {kind}. */",
               f"#define {upper}_TRAIN_BATCH {train.config.batch}",
               f"#define {upper}_TRAIN_INPUT_SIZE {int(np.prod(tx.dims))}",
-              f"#define {upper}_TARGET_SIZE {targets}", ""]
+              f"#define {upper}_TARGET_SIZE {targets}",
+              "/* The parameter layout's hash: pass it to mt_params_export/import and",
+              " * mt_store_save/load (mt_persist.h) so a blob never loads into another model. */",
+              f"#define {upper}_PARAMS_HASH {_params_hash(train):#010x}u", ""]
     h += [f"extern const mt_model {name}_model;"]
     if train:
         h += [f"extern const mt_trainer {name}_trainer;", "",
@@ -259,6 +262,12 @@ def emit(low: Lowered, name: str, command: str = "", source: str = "", train=Non
 }}
 """)
     return "\n".join(h), "\n".join(c)
+
+
+def _params_hash(tp) -> int:
+    from .convert import train_meta
+    from .params_blob import params_hash
+    return params_hash({"train": train_meta(tp)})
 
 
 def _trainer(tp, name: str, idents: dict, params: dict) -> str:

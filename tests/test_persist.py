@@ -26,6 +26,8 @@ def trained(tmp_path_factory):
 def test_python_and_c_write_the_same_blob(trained):
     out, host = trained
     meta = read_meta(out)
+    from pyconvert.params_blob import params_hash
+    assert f"#define DIGITS_CNN_PARAMS_HASH {params_hash(meta):#010x}u" in (out / "digits_cnn.h").read_text()
     c_blob = host.export_blob(sequence=5)
     assert to_blob(meta, host.params(), sequence=5) == c_blob
     params, seq = from_blob(meta, c_blob)
