@@ -64,11 +64,13 @@ def plugin_path() -> Path:
 
 
 def run_elf(elf, profile: Profile, input_bytes: bytes, *, args=(), count: bool = False,
-            timeout: float = 300, files: dict | None = None, collect: tuple = ()) -> QemuResult:
+            timeout: float = 300, files: dict | None = None, collect: tuple = (),
+            markers: tuple = ("bench_start", "bench_stop")) -> QemuResult:
     """Run elf on the profile's QEMU machine with input.bin = input_bytes.
 
     files: more host files for the firmware to read (name -> bytes); collect: names of
-    files it writes besides output.bin, returned in result.files."""
+    files it writes besides output.bin, returned in result.files; markers: the functions
+    whose entries open and close a counted region (count=True)."""
     if not profile.emulated:
         raise ValueError(f"board {profile.name} is not emulated by QEMU "
                          f"(build and fit check only: pyconvert firmware)")
@@ -87,8 +89,8 @@ def run_elf(elf, profile: Profile, input_bytes: bytes, *, args=(), count: bool =
         counts = work / "counts.txt"
         if count:
             symbols = Elf(elf)
-            cmd += ["-plugin", f"{plugin_path()},start={symbols.symbol('bench_start'):#x},"
-                               f"stop={symbols.symbol('bench_stop'):#x},out={counts}"]
+            cmd += ["-plugin", f"{plugin_path()},start={symbols.symbol(markers[0]):#x},"
+                               f"stop={symbols.symbol(markers[1]):#x},out={counts}"]
         try:
             proc = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, timeout=timeout)

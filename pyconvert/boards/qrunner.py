@@ -50,3 +50,31 @@ def train_q(board, x: np.ndarray, y: np.ndarray, epochs: int) -> tuple:
         params[p["name"]] = to_source_layout((v.astype(np.float64) * 2.0 ** p["exp"]).astype(np.float32),
                                              p["layout"])
     return history, params, masters
+
+
+def run_q(board, x: np.ndarray) -> np.ndarray:
+    """Inference of an integer-only model on the board (main_q.c.in without --train):
+    any N samples, in chunks of the training batch (the last zero-padded, as
+    QHostModel.run does: exponents are per batch) -> float outputs q * 2^e, (N, ...)."""
+    from .runner import _board_failure
+    tm = board.meta["train"]
+    b = tm["batch"]
+    x = np.asarray(x, np.float32)
+    padded = np.zeros((-(-len(x) // b) * b,) + x.shape[1:], np.float32)
+    padded[:len(x)] = x
+    data = np.ascontiguousarray(_nhwc(to_fixed(padded, tm["input_exp"]))).astype(np.int8).tobytes()
+    result = run_elf(board.fw.elf, board.fw.profile, data, timeout=300 + len(padded))
+    if result.exit_code != 0:
+        raise _board_failure(board.fw, result)
+    per_batch = int(np.prod(board.output_shape))       # the output at the training batch
+    raw = np.frombuffer(result.output, np.uint8)
+    if raw.size != (len(padded) // b) * (per_batch + 4):
+        raise RuntimeError(f"{board.meta['name']} on {board.fw.profile.name}: output.bin holds "
+                           f"{raw.size} bytes, expected {(len(padded) // b) * (per_batch + 4)}")
+    outs = []
+    for chunk in raw.reshape(-1, per_batch + 4):        # int8 outputs, then int32 exponent
+        y = chunk[:per_batch].view(np.int8).reshape(_nhwc(np.empty(board.output_shape)).shape)
+        e = int(chunk[per_batch:].view("<i4")[0])
+        outs.append((y.astype(np.float64) * 2.0 ** e).astype(np.float32))
+    y = np.concatenate(outs, axis=0)
+    return (y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)[:len(x)]

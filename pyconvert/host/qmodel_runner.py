@@ -107,6 +107,39 @@ class QHostModel:
         return {k: to_source_layout((v.astype(np.float64) * 2.0 ** e).astype(np.float32), layouts[k])
                 for k, (v, e) in self.masters().items()}
 
+    def load_masters(self, masters: dict) -> None:
+        """Overwrite int32 masters with exact values, e.g. those a board trained
+        ({name: (device-layout int32, exp)} as masters() and boards.qrunner.train_q give)."""
+        raw = self.arena.view(np.uint8)
+        for p in self.train_meta["params"]:
+            if p["name"] not in masters:
+                continue
+            v, e = masters[p["name"]]
+            v = np.asarray(v)
+            if v.dtype != np.int32 or v.shape != tuple(p["device_shape"]) or e != p["exp"]:
+                raise ModelError(f"master {p['name']!r}: {v.dtype} {v.shape} at 2^{e}, expected "
+                                 f"int32 {tuple(p['device_shape'])} at 2^{p['exp']}")
+            raw[p["offset"]:p["offset"] + v.nbytes] = np.ascontiguousarray(v).view(np.uint8).ravel()
+        self._refresh_forward_copies()
+
+    def _refresh_forward_copies(self) -> None:
+        """Requantize every trainable layer's int8 forward copy from its master, as the
+        engine does after each update (the forward reads the copy, not the master)."""
+        t = getattr(self.lib, f"{self.meta['name']}_trainer")
+        base = self.ffi.cast("uint8_t *", self.ffi.from_buffer(self.arena))
+        exps = self.ffi.cast("int32_t *", base + t.exp_offset) + t.n_layers + 1   # weight_q_exp[]
+        for i in range(t.n_layers):
+            s = t.layers[i]
+            if not s.trainable:
+                continue
+            d = s.weight_dims
+            st = self.lib.mt_q_refresh_weights(d.n * d.h * d.w * d.c,
+                                               self.ffi.cast("int32_t *", base + s.weight_offset),
+                                               s.weight_exp, self.ffi.cast("int8_t *", base + s.weight_q_offset),
+                                               exps + i)
+            if st != 0:
+                raise ModelError(f"refreshing layer {i}'s forward copy failed (status {st})", st)
+
     def load_params(self, values: dict) -> None:
         raise ModelError("--load-params: an integer-only model starts from its converted masters; "
                          "convert with --params instead")
