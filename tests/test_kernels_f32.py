@@ -349,3 +349,12 @@ def test_backward_params_blocks_equal_the_full_gradient():
                                              K._ptr(bw), K._ptr(bb)) == 0
     np.testing.assert_array_equal(bw, dwl[1:3])
     np.testing.assert_array_equal(bb, dbl[1:3])
+
+
+def test_conv2d_patch_and_direct_paths_agree():
+    """groups == 1 with a small receptive field takes the gathered-patch path; a grouped
+    conv with the same weights split into groups takes the direct loop; and a patch too
+    large for the buffer falls back to the direct loop. All must equal the reference."""
+    rng = np.random.default_rng(13)
+    for c, k in [(1, 5), (6, 5), (20, 3)]:            # 25 and 150 taps: patch; 180: direct
+        check_conv((2, c, 9, 9, 4, (k, k), 1, 1, 1, 1, True), seed=int(rng.integers(1000)))
