@@ -11,6 +11,7 @@
 #include "mt/mt.h"
 #include "../support/check.h"
 #include "../support/geometry.h"
+#include "../support/dot.h"
 
 /* The fast path gathers each output pixel's receptive field once into a stack
  * buffer of up to PATCH_MAX floats (640 B of stack; LeNet-5's conv2 needs 150), zeros for
@@ -18,21 +19,6 @@
  * with its filter row. Same terms in the same order as the direct loop (a padding
  * term adds 0), so both paths give the same result. */
 #define PATCH_MAX 160
-
-/* sum + a . b over n terms, in index order, unrolled by four. */
-static float dot_f32(const float *a, const float *b, int32_t n, float sum)
-{
-    int32_t k = 0;
-    for (; k + 4 <= n; k += 4) {
-        sum += a[k] * b[k];
-        sum += a[k + 1] * b[k + 1];
-        sum += a[k + 2] * b[k + 2];
-        sum += a[k + 3] * b[k + 3];
-    }
-    for (; k < n; k++)
-        sum += a[k] * b[k];
-    return sum;
-}
 
 static float clamp_f32(float v, const mt_range_f32 *act)
 {
@@ -67,7 +53,7 @@ static void conv_forward_patch(const mt_conv_shape *s, const float *in, const fl
                 float *y = out + ((n * s->OH + oy) * s->OW + ox) * s->O;
                 const float *w = filter;
                 for (int32_t o = 0; o < s->O; o++, w += K)
-                    y[o] = clamp_f32(dot_f32(patch, w, K, bias ? bias[o] : 0.0f), act);
+                    y[o] = clamp_f32(mt_dot_f32(patch, w, K, bias ? bias[o] : 0.0f), act);
             }
         }
     }

@@ -1,6 +1,7 @@
 /* linear_f32.c - fully connected layer (torch.nn.Linear), forward and backward. */
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/dot.h"
 
 /* Shared shape rule: x (N, h, w, c) with h*w*c == K, W (O,1,1,K), y (N,1,1,O).
  * Returns MT_OK or MT_ERR_SHAPE. */
@@ -35,10 +36,7 @@ mt_status mt_linear_f32(const mt_range_f32 *act,
         const float *x = in + n * K;
         float *y = out + n * O;
         for (int32_t o = 0; o < O; o++) {
-            const float *w = weight + o * K;
-            float acc = 0.0f;
-            for (int32_t k = 0; k < K; k++)
-                acc += x[k] * w[k];
+            float acc = mt_dot_f32(x, weight + o * K, K, 0.0f);
             if (bias)
                 acc += bias[o];
             if (act) {
