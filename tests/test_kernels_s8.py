@@ -162,8 +162,8 @@ CONV_CASES = [
     (1, 5, 1, 1, 3, 1, 1, 0, 1, 1),                 # 1x1 conv on a 1x1 image
     (1, 2, 5, 5, 2, 5, 1, 0, 1, 1),                 # kernel as large as the input
     (1, 16, 6, 6, 8, 3, 1, 1, 1, 1),                # a wider reduction (144)
-    (1, 60, 5, 5, 4, 3, 1, 1, 1, 1),                # 540 > the 512-value patch: direct path
-    (1, 56, 5, 5, 4, 3, 2, 1, 1, 1),                # 504: the largest patch path, padded
+    (1, 30, 5, 5, 4, 3, 1, 1, 1, 1),                # 270 > the 256-value patch: direct path
+    (1, 28, 5, 5, 4, 3, 2, 1, 1, 1),                # 252: the largest patch path, padded
 ]
 
 
