@@ -35,7 +35,8 @@ static int8_t conv_s8_output(int32_t sum, const int32_t *bias, int32_t o, const 
 }
 
 /* The fast path for groups == 1 and a receptive field of at most PATCH_MAX_S8
- * values (512 B of stack, kept small for 2 KB M0 stacks): each output pixel's patch is gathered once as int16
+ * values (512 B of stack, small enough for a 2 KB Cortex-M0 stack): each output
+ * pixel's patch is gathered once as int16
  * (x + input_offset, 0 for padding, which is the real value 0) in the filter's
  * OHWI order, and every output channel is one contiguous dot product. */
 #define PATCH_MAX_S8 256
