@@ -255,7 +255,7 @@ def emit(low: Lowered, name: str, command: str = "", source: str = "", train=Non
     if (st != MT_OK)
         return st;
     memcpy(mt_model_input_f32(&{name}_model, arena), input, sizeof(float) * {upper}_INPUT_SIZE);
-    st = mt_model_forward(&{name}_model, arena, arena_size);
+    st = mt_model_run(&{name}_model, arena);   /* checked once, above */
     if (st == MT_OK)
         memcpy(output, mt_model_output_f32(&{name}_model, arena), sizeof(float) * {upper}_OUTPUT_SIZE);
     return st;

@@ -179,7 +179,7 @@ def emit_s8(low: Lowered, name: str, command: str = "", source: str = "") -> tup
     if (st != MT_OK)
         return st;
     memcpy(mt_model_input_s8(&{name}_model, arena), input, {upper}_INPUT_SIZE);
-    st = mt_model_forward(&{name}_model, arena, arena_size);
+    st = mt_model_run(&{name}_model, arena);   /* checked once, above */
     if (st == MT_OK)
         memcpy(output, mt_model_output_s8(&{name}_model, arena), {upper}_OUTPUT_SIZE);
     return st;

@@ -79,7 +79,7 @@ mt_status logic_mlp_forward(void *arena, int32_t arena_size, const float *input,
     if (st != MT_OK)
         return st;
     memcpy(mt_model_input_f32(&logic_mlp_model, arena), input, sizeof(float) * LOGIC_MLP_INPUT_SIZE);
-    st = mt_model_forward(&logic_mlp_model, arena, arena_size);
+    st = mt_model_run(&logic_mlp_model, arena);   /* checked once, above */
     if (st == MT_OK)
         memcpy(output, mt_model_output_f32(&logic_mlp_model, arena), sizeof(float) * LOGIC_MLP_OUTPUT_SIZE);
     return st;

@@ -137,8 +137,13 @@ const float *mt_model_output_f32(const mt_model *model, const void *arena);
 int8_t *mt_model_input_s8(const mt_model *model, void *arena);
 const int8_t *mt_model_output_s8(const mt_model *model, const void *arena);
 
-/* Run every layer in order (after the caller wrote the input into the arena). */
+/* Run every layer in order (after the caller wrote the input into the arena):
+ * mt_model_check, then mt_model_run. */
 mt_status mt_model_forward(const mt_model *model, void *arena, int32_t arena_size);
+
+/* Run every layer in order without checking the tables again: for a caller that
+ * already had mt_model_check pass for this arena (the generated <name>_forward). */
+mt_status mt_model_run(const mt_model *model, void *arena);
 
 /* Run layer `index` alone (0 <= index < n_layers), for per-layer measurements;
  * mt_model_check must have passed for this arena. */

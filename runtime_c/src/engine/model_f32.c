@@ -158,15 +158,19 @@ mt_status mt_model_run_layer(const mt_model *m, void *arena, int32_t index)
     return run_layer(m, &m->layers[index], arena);
 }
 
-mt_status mt_model_forward(const mt_model *m, void *arena, int32_t arena_size)
+mt_status mt_model_run(const mt_model *m, void *arena)
 {
-    mt_status st = mt_model_check(m, arena, arena_size);
-    if (st != MT_OK)
-        return st;
+    MT_CHECK(m && arena && m->layers, MT_ERR_NULL);
     for (int32_t i = 0; i < m->n_layers; i++) {
-        st = run_layer(m, &m->layers[i], arena);
+        mt_status st = run_layer(m, &m->layers[i], arena);
         if (st != MT_OK)
             return st;
     }
     return MT_OK;
+}
+
+mt_status mt_model_forward(const mt_model *m, void *arena, int32_t arena_size)
+{
+    mt_status st = mt_model_check(m, arena, arena_size);
+    return st == MT_OK ? mt_model_run(m, arena) : st;
 }
