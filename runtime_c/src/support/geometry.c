@@ -68,3 +68,15 @@ void mt_pool_window(int32_t start, int32_t kernel, int32_t size, int32_t pad_end
     *begin = start < 0 ? 0 : start;
     *end = stop > size ? size : stop;
 }
+
+mt_status mt_linear_dims(const mt_dims *in_dims, const mt_dims *weight_dims,
+                         const mt_dims *out_dims)
+{
+    MT_CHECK(mt_dims_ok(in_dims) && mt_dims_ok(weight_dims) && mt_dims_ok(out_dims),
+             MT_ERR_SHAPE);
+    MT_CHECK(weight_dims->h == 1 && weight_dims->w == 1, MT_ERR_SHAPE);
+    MT_CHECK(in_dims->h * in_dims->w * in_dims->c == weight_dims->c, MT_ERR_SHAPE);
+    MT_CHECK(out_dims->n == in_dims->n && out_dims->h == 1 && out_dims->w == 1 &&
+             out_dims->c == weight_dims->n, MT_ERR_SHAPE);
+    return MT_OK;
+}

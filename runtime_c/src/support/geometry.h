@@ -33,4 +33,9 @@ mt_status mt_pool_geometry(const mt_pool_params *p, const mt_dims *in, const mt_
 void mt_pool_window(int32_t start, int32_t kernel, int32_t size, int32_t pad_end,
                     int32_t *begin, int32_t *end, int32_t *padded);
 
+/* Linear (fully connected) shapes, forward and backward: x (N, h, w, c) with
+ * h*w*c == K, W (O,1,1,K), y (N,1,1,O). MT_OK or MT_ERR_SHAPE. */
+mt_status mt_linear_dims(const mt_dims *in_dims, const mt_dims *weight_dims,
+                         const mt_dims *out_dims);
+
 #endif /* MT_GEOMETRY_H */
