@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--board", required=True, metavar="BOARD", help=f"one of: {boards}")
     f.add_argument("-o", "--output", dest="fwdir", required=True, metavar="FWDIR",
                    help="project directory to write (replaced), with fw.elf, fw.bin, fw.hex")
+    f.add_argument("--data", metavar="D.npz",
+                   help="a model converted with --train: compile this training set (arrays x, y, "
+                        "as for 'train') into flash (dataset.h); '--train E' then needs no files")
 
     b = sub.add_parser("bench", help="count instructions and memory of one inference on a board")
     b.add_argument("outdir", metavar="OUTDIR", help="a directory written by 'pyconvert convert'")
@@ -305,7 +308,16 @@ def cmd_params(args, argv) -> int:
 
 def cmd_firmware(args, argv) -> int:
     from .boards.firmware import build, export
-    fw = build(args.outdir, args.board)          # raises FitError (one line) if it does not fit
+    dataset = None
+    if args.data:
+        from .boards.runner import training_set
+        from .convert import read_meta
+        from .training import load_dataset
+        meta = read_meta(args.outdir)
+        if "train" not in meta:
+            raise ValueError(f"--data: {args.outdir} was converted without --train")
+        dataset, _ = training_set(meta, *load_dataset(args.data, meta["train"]))
+    fw = build(args.outdir, args.board, dataset)  # raises FitError (one line) if it does not fit
     dest = export(fw, args.fwdir)
     print(fw.usage())
     print(f"wrote {dest}/ (Makefile, CMakeLists.txt, sources) and {dest}/fw.elf, fw.bin, fw.hex")

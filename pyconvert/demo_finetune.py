@@ -16,13 +16,11 @@ a shifted one.
    after 30 epochs); Adam is float-only. The same SGD for both rows, so the integer row
    runs the float row's recipe.
 4. On the emulated board: test accuracy before, E epochs of training on the board,
-   test accuracy after. The adaptation samples are streamed from host files
-   (input.bin/target.bin through ARM semihosting), as `pyconvert train --board` does:
-   the generated firmware (boards/src/main*.c.in) reads training data that way, and
-   compiling them into flash would need a third firmware variant for this demo alone.
-   On a real device a sensor fills the same one-batch buffer, so the RAM figures are
-   what the device needs (the flash figure excludes the 128 samples: 32 KB as float).
-   "Before" runs on the board. "After" runs the board-trained parameters on this
+   test accuracy after. The adaptation set is compiled into the firmware's flash
+   (dataset.h, as `pyconvert firmware --data` does: 32 KB as float32, 8 KB as int8,
+   counted in the flash figure); the training loop copies one batch at a time into
+   the same buffer a sensor driver would fill. The test set is streamed through
+   semihosting (it is the experimenter's, not the device's). "Before" runs on the board. "After" runs the board-trained parameters on this
    machine's build of the same C (HostModel / QHostModel): host and board results are
    bit-identical (tests/test_boards.py, test_board_train.py), and this needs no
    firmware that carries trained parameters from one QEMU run to the next.
@@ -47,8 +45,9 @@ EPOCHS = 15
 PRETRAIN = TrainConfig(loss="ce", optimizer="adam", lr=0.005, batch=16)
 FINETUNE = TrainConfig(loss="ce", optimizer="sgd", lr=0.02, momentum=0.9, batch=16,
                        trainable="last:2")
-SMALLEST = ("The smallest on-device training demo: the 2-4-4-1 logic MLP learns OR and AND "
-            "on the micro:bit (Cortex-M0, 16 KB RAM) in tests/test_board_train.py.")
+LOGIC_BOARD = "microbit"   # the smallest row: Cortex-M0, 256 KB flash, 16 KB RAM
+LOGIC = TrainConfig(loss="mse", optimizer="adam", lr=0.05, batch=4)
+LOGIC_EPOCHS = 300
 
 
 # ---- the domain shift -----------------------------------------------------------------
@@ -130,50 +129,27 @@ def convert_finetune(workdir: Path, params: Path, dtype: str) -> Path:
 
 def adapt_on_board(outdir: Path, board: str, data: tuple, epochs: int) -> dict:
     """Step 4: accuracy before, training on the board, accuracy after (see the module
-    docstring for where each runs)."""
+    docstring for where each runs). The adaptation set is compiled into the firmware."""
     from .boards.runner import BoardModel
     x_adapt, y_adapt, x_test, y_test = data
-    model = BoardModel(outdir, board)
+    model = BoardModel(outdir, board, train_data=(x_adapt, y_adapt))
     if model.meta.get("integer_only_training"):
         from .boards.qrunner import run_q, train_q
         from .host.qmodel_runner import QHostModel
         before = accuracy(run_q(model, x_test), y_test)
-        history, _, masters = train_q(model, x_adapt, y_adapt, epochs)
+        history, _, masters = train_q(model, None, None, epochs)
         host = QHostModel(outdir)
         host.load_masters(masters)                   # the board's int32 masters, exactly
-        step, stack = q_step_instructions(model, x_adapt, y_adapt), None
     else:
         from .host.model_runner import HostModel
         before = accuracy(model.run(x_test), y_test)
-        history, params = model.train(x_adapt, y_adapt, epochs)
+        history, params = model.train(None, None, epochs)
         host = HostModel(outdir)
         host.load_params(params)
-        bench = model.bench_train()
-        step, stack = bench["instructions_per_step"], bench["stack_bytes"]
+    bench = model.bench_train()                      # one step on the first batch in flash
     return {"before": before, "after": accuracy(host.run(x_test), y_test), "epochs": epochs,
-            "history": history, "instructions_per_step": step, "stack_high_water": stack,
-            **memory(model)}
-
-
-def q_step_instructions(model, x: np.ndarray, y: np.ndarray) -> int:
-    """Instructions of one integer-only training step. The q firmware has no
-    --bench-train markers, so the counted region runs from entering <name>_train_step
-    to entering <name>_forward, over one epoch of one batch: the step, then reading
-    the (absent) next batch and rewinding before the evaluation forward - a few
-    semihosting calls on top of the step."""
-    from .boards.qemu import run_elf
-    from .host.model_runner import _nhwc
-    from .host.qmodel_runner import to_fixed
-    tm, name = model.meta["train"], model.meta["name"]
-    b = tm["batch"]
-    data = np.ascontiguousarray(_nhwc(to_fixed(x[:b], tm["input_exp"]))).astype(np.int8).tobytes()
-    result = run_elf(model.fw.elf, model.fw.profile, data, args=["--train", "1"], count=True,
-                     files={"target.bin": np.asarray(y[:b]).astype("<i4").tobytes()},
-                     collect=("params.bin",), markers=(f"{name}_train_step", f"{name}_forward"))
-    if result.exit_code != 0 or len(result.regions) != 1:
-        raise RuntimeError(f"counting a training step on {model.fw.profile.name} failed "
-                           f"(exit status {result.exit_code}, {len(result.regions)} regions)")
-    return result.regions[0]
+            "history": history, "instructions_per_step": bench["instructions_per_step"],
+            "stack_high_water": bench["stack_bytes"], **memory(model)}
 
 
 def memory(model) -> dict:
@@ -183,6 +159,37 @@ def memory(model) -> dict:
     return {"ram": s["ram"], "static_ram": s["static_ram"], "arena": s["arena"],
             "stack_reserve": s["stack"], "heap_reserve": s["heap"], "ram_budget": p.ram_size,
             "flash": s["flash"], "flash_budget": p.flash_size}
+
+
+def logic_from_scratch(workdir: Path, epochs: int = LOGIC_EPOCHS, out=print) -> dict:
+    """Step 6, the smallest on-device learner: the tutorials' 2-4-4-1 MLP starts from its
+    seeded random initialisation and learns OR, then AND, on the micro:bit, the four
+    truth-table rows compiled into flash (Adam lr 0.05, batch 4, MSE). The predictions
+    after training come from the board's parameters run on this machine (bit-identical,
+    tests/test_board_train.py). -> {gate: {"correct", "mse", "ram", ...}}."""
+    from .boards.runner import BoardModel
+    from .convert import plan_for_training, write_outputs
+    from .demos import GATES, INPUTS
+    from .host.model_runner import HostModel
+    plan = plan_for_training("logic_mlp", LOGIC)
+    outdir = write_outputs(plan.infer, Path(workdir) / "logic_mlp", "logic_mlp",
+                           command="pyconvert demo finetune", train=plan)
+    results = {}
+    for gate, target in GATES.items():
+        y = target.reshape(4, 1)
+        board = BoardModel(outdir, LOGIC_BOARD, train_data=(INPUTS, y))
+        history, params = board.train(None, None, epochs)
+        host = HostModel(outdir)
+        host.load_params(params)
+        pred = host.run(INPUTS).reshape(-1)
+        results[gate] = {"correct": int(np.sum((pred > 0.5) == (target > 0.5))), "mse": history[-1][1],
+                         "instructions_per_step": board.bench_train()["instructions_per_step"],
+                         **memory(board)}
+        r = results[gate]
+        out(f"  {gate:<3} {r['correct']}/4 rows right after {epochs} epochs, MSE {r['mse']:.4f} (on the board); "
+            f"RAM {r['ram'] / 1024:.1f} of {r['ram_budget'] // 1024} KB, flash {r['flash'] / 1024:.1f} of "
+            f"{r['flash_budget'] // 1024} KB, {r['instructions_per_step']:,} instructions/step")
+    return results
 
 
 # ---- the report -----------------------------------------------------------------------
@@ -294,9 +301,8 @@ def finetune(workdir, board: str = "netduinoplus2", dtype: str = "both", epochs:
     out(f"\n== 5. on-device fine-tuning on {board}: shifted test set ({len(data[2])} digits)")
     out(table)
     out("  RAM used: data+bss (the arena included) + the heap and stack reserves, as linked; "
-        "flash used: text+rodata+data.\n  instr/step: QEMU's exact count of one training step "
-        f"(batch {FINETUNE.batch}); integer-only: from entering the step to the next forward "
-        "(a few semihosting calls more).")
+        "flash used: text+rodata+data, the adaptation set included.\n  instr/step: QEMU's exact "
+        f"count of one training step (batch {FINETUNE.batch}).")
     stack = [f"{ROW_NAMES[k]} {r['stack_high_water']:,} B" for k, r in rows.items() if r["stack_high_water"]]
     if stack:
         out("  measured stack high-water mark during a training step: " + ", ".join(stack)
@@ -311,5 +317,7 @@ def finetune(workdir, board: str = "netduinoplus2", dtype: str = "both", epochs:
     out("\n== targets")
     for text, met in targets:
         out(f"  [{'met' if met else 'NOT met'}] {text}")
-    out(f"\n{SMALLEST}")
-    return {"rows": rows, "targets": targets, "table": table}
+    out(f"\n== 6. the smallest: the 2-4-4-1 logic MLP learns OR and AND from scratch on the "
+        f"{LOGIC_BOARD} (Cortex-M0, float32 in software)")
+    logic = logic_from_scratch(workdir, out=out)
+    return {"rows": rows, "targets": targets, "table": table, "logic": logic}

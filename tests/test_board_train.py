@@ -84,3 +84,31 @@ def test_lenet5_sgd_on_the_board_matches_torch(tmp_path):
     for name, p in model.named_parameters():
         t = p.detach().numpy()
         np.testing.assert_allclose(params[name], t, rtol=1e-4, atol=1e-4 * np.abs(t).max(), err_msg=name)
+
+
+def test_training_set_in_flash_trains_exactly_as_streamed(tmp_path, capsys):
+    """`firmware --data` compiles the set into dataset.h; the firmware then trains with
+    no input.bin/target.bin, and ends with the same parameters, bit for bit, as the
+    firmware that streams the same samples from host files."""
+    from pyconvert.boards.runner import BoardModel
+    out = logic_model(tmp_path / "m")
+    y = np.array(GATES["AND"], np.float32).reshape(4, 1)
+    np.savez(tmp_path / "and.npz", x=GATE_X, y=y)
+    assert main(["firmware", str(out), "--board", "mps2-an386", "-o", str(tmp_path / "fw"),
+                 "--data", str(tmp_path / "and.npz")]) == 0
+    header = (tmp_path / "fw" / "dataset.h").read_text()
+    assert "MT_EMBEDDED_DATA" in header and f"dataset_input[{GATE_X.nbytes}]" in header
+    flash = BoardModel(out, "mps2-an386", train_data=(GATE_X, y))
+    streamed = BoardModel(out, "mps2-an386")
+    h1, p1 = flash.train(None, None, 40)
+    h2, p2 = streamed.train(GATE_X, y, 40)
+    assert h1 == h2
+    for name in p1:
+        np.testing.assert_array_equal(p1[name], p2[name], err_msg=name)
+    with pytest.raises(Exception, match="no training samples"):
+        streamed.train(None, None, 1)
+    plain = write_outputs(plan_for_training("logic_mlp", TrainConfig()).infer, tmp_path / "plain", "logic_mlp")
+    capsys.readouterr()
+    assert main(["firmware", str(plain), "--board", "mps2-an386", "-o", str(tmp_path / "fw2"),
+                 "--data", str(tmp_path / "and.npz")]) != 0
+    assert "plain was converted without --train" in capsys.readouterr().err

@@ -14,12 +14,9 @@ from ..host.qmodel_runner import to_fixed
 from .qemu import run_elf
 
 
-def train_q(board, x: np.ndarray, y: np.ndarray, epochs: int) -> tuple:
-    """-> ([(mean loss, accuracy or fraction of outputs on the target's side of 1/2)],
-    {name: float params, PyTorch layout}, {name: (int32 masters, exponent)})."""
-    from ..lower import to_source_layout
-    from .runner import _board_failure
-    tm = board.meta["train"]
+def q_train_files(tm: dict, x: np.ndarray, y: np.ndarray) -> tuple:
+    """input.bin and target.bin bytes for whole batches of (x, y), quantized with the
+    host's rule, and the count the per-epoch metric is over."""
     batch = tm["batch"]
     n = (len(x) // batch) * batch
     if n == 0:
@@ -27,15 +24,25 @@ def train_q(board, x: np.ndarray, y: np.ndarray, epochs: int) -> tuple:
     xq = x[:n] if np.asarray(x).dtype == np.int8 else to_fixed(x[:n], tm["input_exp"])
     data = np.ascontiguousarray(_nhwc(xq)).astype(np.int8).tobytes()
     if tm["loss"] == "ce":
-        targets = np.asarray(y[:n]).astype("<i4").tobytes()
-        per_epoch = n
+        return data, np.asarray(y[:n]).astype("<i4").tobytes(), n
+    t = y[:n] if np.asarray(y).dtype == np.int8 else to_fixed(y[:n], tm["target_exp"])
+    return data, np.ascontiguousarray(_nhwc(t)).astype(np.int8).tobytes(), int(np.asarray(y[:n]).size)
+
+
+def train_q(board, x, y, epochs: int) -> tuple:
+    """-> ([(mean loss, accuracy or fraction of outputs on the target's side of 1/2)],
+    {name: float params, PyTorch layout}, {name: (int32 masters, exponent)}).
+    x and y are None for a firmware with its training set in flash."""
+    from ..lower import to_source_layout
+    from .runner import _board_failure
+    tm = board.meta["train"]
+    if board.fw.embedded_samples:
+        data, targets, per_epoch = b"", b"", board.embedded_count
     else:
-        t = y[:n] if np.asarray(y).dtype == np.int8 else to_fixed(y[:n], tm["target_exp"])
-        targets = np.ascontiguousarray(_nhwc(t)).astype(np.int8).tobytes()
-        per_epoch = int(np.asarray(y[:n]).size)
+        data, targets, per_epoch = q_train_files(tm, x, y)
     result = run_elf(board.fw.elf, board.fw.profile, data, args=["--train", str(epochs)],
                      files={"target.bin": targets}, collect=("params.bin",),
-                     timeout=300 + epochs * n)
+                     timeout=300 + epochs * per_epoch)
     if result.exit_code != 0:
         raise _board_failure(board.fw, result)
     rows = np.frombuffer(result.output, "<i4").reshape(-1, 3)

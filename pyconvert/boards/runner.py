@@ -11,11 +11,44 @@ from __future__ import annotations
 import numpy as np
 
 from ..host.model_runner import ModelError, _nchw, _nhwc
+from ..convert import read_meta
 from .firmware import Firmware, build
 from .profiles import get_profile
 from .qemu import run_elf
 
 BENCH_SEED = 0   # the bench input: standard normal samples from this seed, so counts repeat
+
+
+def _train_meta(meta: dict) -> dict:
+    if "train" not in meta:
+        raise ModelError(f"{meta['name']}: converted without --train")
+    return meta["train"]
+
+
+def train_files(tm: dict, x: np.ndarray, y: np.ndarray) -> tuple:
+    """input.bin and target.bin bytes for whole batches of (x, y) of a float training
+    model, as the firmware reads them, and the number of samples."""
+    batch = tm["batch"]
+    n = (len(x) // batch) * batch
+    if n == 0:
+        raise ModelError(f"{len(x)} samples is less than one batch of {batch}")
+    xs = np.ascontiguousarray(_nhwc(np.asarray(x[:n], np.float32))).astype("<f4")
+    if tm["loss"] == "ce":
+        t = np.asarray(y[:n]).astype("<i4")
+    else:
+        t = np.ascontiguousarray(_nhwc(np.asarray(y[:n], np.float32))).astype("<f4")
+    return xs.tobytes(), t.tobytes(), n
+
+
+def training_set(meta: dict, x: np.ndarray, y: np.ndarray) -> tuple:
+    """((input bytes, target bytes), metric count) of (x, y) for dataset.h."""
+    tm = _train_meta(meta)
+    if meta.get("integer_only_training"):
+        from .qrunner import q_train_files
+        data, targets, count = q_train_files(tm, x, y)
+    else:
+        data, targets, count = train_files(tm, x, y)
+    return (data, targets), count
 
 
 def _board_failure(fw: Firmware, result) -> RuntimeError:
@@ -26,13 +59,18 @@ def _board_failure(fw: Firmware, result) -> RuntimeError:
 
 
 class BoardModel:
-    def __init__(self, outdir, board: str):
+    def __init__(self, outdir, board: str, train_data: tuple | None = None):
+        """train_data = (x, y): compile this training set into the firmware's flash
+        (models converted with --train); train() then takes no samples."""
         profile = get_profile(board)
         if not profile.emulated:       # say so before spending a build on it
             raise ValueError(f"board {board} is not emulated by QEMU "
                              f"(build and fit check only: pyconvert firmware)")
-        self.fw = build(outdir, board)
-        self.meta = self.fw.meta
+        self.meta = read_meta(outdir)
+        dataset, self.embedded_count = None, 0
+        if train_data is not None:
+            dataset, self.embedded_count = training_set(self.meta, *train_data)
+        self.fw = build(outdir, board, dataset)
         self.input_shape = tuple(self.meta["input_shape"])
         self.output_shape = tuple(self.meta["output_shape"])
 
@@ -90,38 +128,29 @@ class BoardModel:
 
     # ---- training (models converted with --train) ---------------------------------
 
-    def _train_files(self, x: np.ndarray, y: np.ndarray) -> tuple:
-        """input.bin and target.bin for whole batches of (x, y), as the firmware reads them."""
-        tm = self._train_meta()
-        batch = tm["batch"]
-        n = (len(x) // batch) * batch
-        if n == 0:
-            raise ModelError(f"{len(x)} samples is less than one batch of {batch}")
-        xs = np.ascontiguousarray(_nhwc(np.asarray(x[:n], np.float32))).astype("<f4")
-        if tm["loss"] == "ce":
-            t = np.asarray(y[:n]).astype("<i4")
-        else:
-            t = np.ascontiguousarray(_nhwc(np.asarray(y[:n], np.float32))).astype("<f4")
-        return xs.tobytes(), t.tobytes()
-
     def _train_meta(self) -> dict:
-        if "train" not in self.meta:
-            raise ModelError(f"{self.meta['name']}: converted without --train")
-        return self.meta["train"]
+        return _train_meta(self.meta)
 
-    def train(self, x: np.ndarray, y: np.ndarray, epochs: int) -> tuple:
-        """Train on the board for `epochs` passes over whole batches of (x, y).
+    def train(self, x, y, epochs: int) -> tuple:
+        """Train on the board for `epochs` passes over whole batches of (x, y), or over
+        the training set in flash (x and y None; BoardModel(..., train_data=)).
 
         Returns ([(mean loss, accuracy or mse) per epoch], {param name: value in
         PyTorch layout}); the metric is measured on the board after each epoch."""
+        if self.fw.embedded_samples != (x is None and y is None):
+            raise ModelError(f"{self.meta['name']}: " + (
+                "this firmware trains on the set in its flash; pass x=None, y=None"
+                if self.fw.embedded_samples else "no training samples given (x, y)"))
         if self.meta.get("integer_only_training"):          # --train --dtype int8
             from .qrunner import train_q
             history, params, _ = train_q(self, x, y, epochs)
             return history, params
         from ..lower import to_source_layout
         tm = self._train_meta()
-        data, targets = self._train_files(x, y)
-        samples = len(data) // (4 * int(np.prod(tm["input_shape"][1:])))
+        if self.fw.embedded_samples:
+            data, targets, samples = b"", b"", self.embedded_count
+        else:
+            data, targets, samples = train_files(tm, x, y)
         result = run_elf(self.fw.elf, self.fw.profile, data, args=["--train", str(epochs)],
                          files={"target.bin": targets}, collect=("params.bin",),
                          timeout=300 + epochs * samples)
@@ -145,7 +174,11 @@ class BoardModel:
         out = tuple(tm["output_shape"])
         y = (rng.integers(0, out[1], out[0]) if tm["loss"] == "ce"
              else rng.standard_normal(out).astype(np.float32))
-        data, targets = self._train_files(x, y)
+        if self.meta.get("integer_only_training"):
+            from .qrunner import q_train_files
+            data, targets, _ = q_train_files(tm, x, y)
+        else:
+            data, targets, _ = train_files(tm, x, y)
         result = run_elf(self.fw.elf, self.fw.profile, data, args=["--bench-train"], count=True,
                          files={"target.bin": targets})
         if result.exit_code != 0 or len(result.regions) != 2:
@@ -159,7 +192,8 @@ class BoardModel:
             "instructions_per_step": result.regions[1] - result.regions[0],
             "flash_bytes": sizes["text"] + sizes["rodata"],
             "static_ram_bytes": sizes["static_ram"], "arena_bytes": sizes["arena"],
-            "training_arena_lower_bound": tm["arena_lower_bound"], "naive_bytes": tm["naive_bytes"],
+            "training_arena_lower_bound": tm.get("arena_lower_bound"), "naive_bytes": tm.get("naive_bytes"),
+            "integer_only": bool(tm.get("integer_only")),
             "stack_bytes": report["stack_bytes"],
             "flash_budget": p.flash_size, "ram_budget": p.ram_size,
         }
@@ -232,8 +266,9 @@ def format_bench_train(r: dict) -> str:
         f"  instructions per training step {r['instructions_per_step']:>12,}",
         f"  flash (text+rodata)            {r['flash_bytes']:>12,} bytes  (budget {r['flash_budget']:,})",
         f"  static RAM (data+bss)          {r['static_ram_bytes']:>12,} bytes  (budget {r['ram_budget']:,})",
-        f"    of which the arena           {r['arena_bytes']:>12,} bytes  (lower bound "
-        f"{r['training_arena_lower_bound']:,}; naive {r['naive_bytes']:,})",
+        f"    of which the arena           {r['arena_bytes']:>12,} bytes  " + (
+            f"(lower bound {r['training_arena_lower_bound']:,}; naive {r['naive_bytes']:,})"
+            if r["training_arena_lower_bound"] else "(integer-only: fixed offsets, no reuse)"),
         f"  stack high-water mark          {r['stack_bytes']:>12,} bytes",
     ])
 
