@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--params", metavar="P.npz",
                    help="trained parameters (PyTorch names) for a model file, e.g. from "
                         "'pyconvert train --save-params'")
+    c.add_argument("--no-fuse", dest="fuse", action="store_false",
+                   help="keep each conv and the max-pool after it as two layers (by default they "
+                        "run as one, and the conv's full output is never stored)")
     t = c.add_argument_group("training", "emit a train step beside inference (--train)")
     t.add_argument("--train", action="store_true", help="make the model trainable on the device")
     t.add_argument("--loss", choices=["ce", "mse"], default="ce",
@@ -188,7 +191,8 @@ def cmd_convert(args, argv) -> int:
         if args.calib:
             from .convert import load_calibration
             calib = load_calibration(args.calib)
-        low = lower_graph(graph, dtype=args.dtype, calib=calib, calib_method=args.calib_method)
+        low = lower_graph(graph, dtype=args.dtype, calib=calib, calib_method=args.calib_method,
+                          fuse=args.fuse)
     outdir = write_outputs(low, args.outdir, name, command="pyconvert " + shlex.join(argv),
                            source=str(args.model), train=plan)
     print(report(low))

@@ -29,7 +29,7 @@ import numpy as np
 from . import __version__
 from .emit_c import c_identifier, emit
 from .ir import Graph, GraphError
-from .lower import Lowered, lower
+from .lower import Lowered, fuse_conv_maxpool, lower, plan_buffers
 from .passes import optimize
 
 MODEL_JSON = "model.json"
@@ -63,16 +63,21 @@ def default_name(spec: str) -> str:
 
 
 def lower_graph(graph: Graph, dtype: str = "float32", calib=None, calib_method: str = "minmax",
-                percentile: float | None = None) -> Lowered:
+                percentile: float | None = None, fuse: bool = True) -> Lowered:
     """Passes, lowering and arena plan. dtype "int8": post-training quantization with
-    the calibration inputs `calib` (float32 (N, *input_shape[1:])), see lower_int8."""
+    the calibration inputs `calib` (float32 (N, *input_shape[1:])), see lower_int8.
+    fuse: run each conv and the max-pool after it as one layer (lower.fuse_conv_maxpool)."""
     if dtype == "float32":
         if calib is not None:
             raise GraphError("calibration data is only used for --dtype int8")
-        return lower(optimize(graph))
-    if dtype == "int8":
-        return lower_int8(graph, calib, calib_method, percentile)
-    raise GraphError(f"dtype '{dtype}' is not supported; use one of {', '.join(DTYPES)}")
+        low = lower(optimize(graph))
+    elif dtype == "int8":
+        low = lower_int8(graph, calib, calib_method, percentile)
+    else:
+        raise GraphError(f"dtype '{dtype}' is not supported; use one of {', '.join(DTYPES)}")
+    if fuse and fuse_conv_maxpool(low):
+        plan_buffers(low)
+    return low
 
 
 def lower_int8(graph: Graph, calib=None, calib_method: str = "minmax",

@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from . import __version__
-from .lower import MT_OPS, Lowered
+from .lower import MT_OPS, Lowered, runner
 from .planner import describe
 
 PER_LINE = 6  # numbers per line in weight arrays
@@ -78,20 +78,28 @@ def _dims(d) -> str:
 def geometry_fields(layer) -> list:
     """The .conv / .pool initializers of a conv or pooling layer (else none)."""
     a = layer.attrs
-    if layer.op == "conv2d":
+    fields = []
+    if layer.op in ("conv2d", "conv2d_maxpool"):
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = a["stride"], a["dilation"], a["pads"]
-        return [f".conv = {{{sh}, {sw}, {pt}, {pl}, {pb}, {pr}, {dh}, {dw}, {a['groups']}}}"]
-    if layer.op in ("max_pool2d", "avg_pool2d"):
-        (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pads"]
-        return [f".pool = {{{kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {pb}, {pr}, "
-                f"{int(a.get('ceil_mode', False))}, {int(a.get('count_include_pad', True))}}}"]
-    return []
+        fields.append(f".conv = {{{sh}, {sw}, {pt}, {pl}, {pb}, {pr}, {dh}, {dw}, {a['groups']}}}")
+    pool = a["pool"] if layer.op == "conv2d_maxpool" else a if layer.op in ("max_pool2d", "avg_pool2d") else None
+    if pool is not None:
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = pool["kernel"], pool["stride"], pool["pads"]
+        fields.append(f".pool = {{{kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {pb}, {pr}, "
+                      f"{int(pool.get('ceil_mode', False))}, {int(pool.get('count_include_pad', True))}}}")
+    return fields
+
+
+def scratch_field(layer, index: dict) -> list:
+    """.scratch = 1 + the working tensor's index, for layers that have one."""
+    return [f".scratch = {index[layer.scratch] + 1}"] if layer.scratch else []
 
 
 def _layer_init(layer, index: dict, idents: dict, params: dict) -> str:
     """One mt_layer initializer. params: (layer id, role) -> 1-based mt_param index."""
     a = layer.attrs
-    fields = [f".op = {MT_OPS[layer.op]}", f".in = {index[layer.inp]}", f".out = {index[layer.out]}"]
+    fields = [f".op = {MT_OPS[layer.op]}", f".run = {runner(layer.op)}", f".in = {index[layer.inp]}",
+              f".out = {index[layer.out]}"]
     if layer.weight is not None:
         w = layer.weight
         dims = w.shape if w.ndim == 4 else (w.shape[0], 1, 1, w.shape[1])
@@ -102,9 +110,9 @@ def _layer_init(layer, index: dict, idents: dict, params: dict) -> str:
     for role in ("weight", "bias"):
         if (id(layer), role) in params:
             fields.append(f".{role}_param = {params[(id(layer), role)]}")
-    fields += geometry_fields(layer)
+    fields += geometry_fields(layer) + scratch_field(layer, index)
     act = a.get("act")
-    if layer.op in ("conv2d", "linear"):
+    if layer.op in ("conv2d", "linear", "conv2d_maxpool"):
         lo, hi = act if act else (-math.inf, math.inf)
         fields.append(f".act = {{{c_float(lo)}, {c_float(hi)}}}")
     if layer.op == "clip":

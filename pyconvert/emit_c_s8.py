@@ -18,8 +18,8 @@ import hashlib
 import numpy as np
 
 from . import __version__
-from .emit_c import _dims, c_float, c_identifier, check_model_name, geometry_fields
-from .lower import MT_OPS, Lowered
+from .emit_c import _dims, c_float, c_identifier, check_model_name, geometry_fields, scratch_field
+from .lower import MT_OPS, Lowered, runner
 from .planner import describe
 
 PER_LINE = {np.dtype(np.int8): 16, np.dtype(np.int32): 8}
@@ -91,12 +91,13 @@ def _s8_init(layer, idents: dict) -> str:
 
 
 def _layer_init(layer, index: dict, prefix: str, i: int) -> str:
-    fields = [f".op = {MT_OPS[layer.op]}", f".in = {index[layer.inp]}", f".out = {index[layer.out]}"]
+    fields = [f".op = {MT_OPS[layer.op]}", f".run = {runner(layer.op, 'int8')}", f".in = {index[layer.inp]}",
+              f".out = {index[layer.out]}"]
     if layer.s8.weight is not None:
         w = layer.s8.weight
         dims = w.shape if w.ndim == 4 else (w.shape[0], 1, 1, w.shape[1])
         fields.append(f".weight_dims = {_dims(dims)}")
-    fields += geometry_fields(layer)
+    fields += geometry_fields(layer) + scratch_field(layer, index)
     fields.append(f".s8 = &{prefix}_s8[{i}]")
     return "    { " + ", ".join(fields) + " },"
 

@@ -30,7 +30,28 @@ MT_OPS = {  # IR op -> mt_op enum name (runtime_c/include/mt/mt_model.h)
     "relu": "MT_OP_RELU", "clip": "MT_OP_CLIP", "leaky_relu": "MT_OP_LEAKY_RELU",
     "sigmoid": "MT_OP_SIGMOID", "tanh": "MT_OP_TANH", "step": "MT_OP_STEP",
     "softmax": "MT_OP_SOFTMAX", "log_softmax": "MT_OP_LOG_SOFTMAX",
+    "conv2d_maxpool": "MT_OP_CONV2D_MAXPOOL",
 }
+# IR op -> the layer runner's name stem; the runner is mt_run_<stem>_f32 or _s8
+# (runtime_c/src/engine/run_*.c). int8 runs relu and clip as one clamp, and every
+# other scalar function as one lookup table.
+RUNNERS = {
+    "conv2d": "conv2d", "conv2d_maxpool": "conv2d_maxpool", "linear": "linear",
+    "max_pool2d": "maxpool2d", "avg_pool2d": "avgpool2d", "global_avg_pool": "global_avgpool",
+    "relu": "relu", "clip": "clip", "leaky_relu": "leaky_relu", "sigmoid": "sigmoid",
+    "tanh": "tanh", "step": "step", "softmax": "softmax", "log_softmax": "log_softmax",
+}
+RUNNERS_S8 = dict(RUNNERS, relu="clamp", clip="clamp", leaky_relu="lut", sigmoid="lut",
+                  tanh="lut", step="lut")
+del RUNNERS_S8["log_softmax"]             # no int8 kernel (the quantizer refuses it)
+
+
+def runner(op: str, dtype: str = "float32") -> str:
+    """The C runner of an op: mt_run_conv2d_f32, mt_run_lut_s8, ..."""
+    if dtype == "int8":
+        return f"mt_run_{RUNNERS_S8[op]}_s8"
+    return f"mt_run_{RUNNERS[op]}_f32"
+
 IN_PLACE = ELEMENTWISE | {"softmax", "log_softmax"}
 BYTES = 4  # float32 (an int8 model's tensors set elem_bytes = 1)
 
@@ -72,6 +93,7 @@ class DeviceLayer:
     weight_layout: tuple = ()          # how to get back to the source layout (to_source_layout)
     macs: int = 0
     s8: object = None                  # int8 models: pyconvert.quant.lower_s8.DeviceS8
+    scratch: str = ""                  # a working tensor live during this layer only
 
     @property
     def params(self) -> int:
@@ -94,8 +116,8 @@ class Lowered:
         """Tensors in first-use order (the C tensor table's order)."""
         names = [self.input]
         for layer in self.layers:
-            for t in (layer.inp, layer.out):
-                if t not in names:
+            for t in (layer.inp, layer.out, layer.scratch):
+                if t and t not in names:
                     names.append(t)
         return names
 
@@ -214,7 +236,76 @@ def _buffers(low: Lowered) -> list:
         spans[buf] = (min(first, step), max(last, step), max(sz, size))
     touch(low.tensors[low.input].buffer, -1, low.tensors[low.input].bytes)
     for step, layer in enumerate(low.layers):
-        touch(low.tensors[layer.inp].buffer, step, low.tensors[layer.inp].bytes)
-        touch(low.tensors[layer.out].buffer, step, low.tensors[layer.out].bytes)
+        for t in (layer.inp, layer.out, layer.scratch):
+            if t:
+                touch(low.tensors[t].buffer, step, low.tensors[t].bytes)
     touch(low.tensors[low.output].buffer, last_step, low.tensors[low.output].bytes)
     return [Buffer(name, size, first, last) for name, (first, last, size) in spans.items()]
+
+
+# ---- conv + max-pool fusion ----------------------------------------------------------
+
+def fuse_conv_maxpool(low: Lowered) -> int:
+    """Merge each conv2d whose only reader is a max_pool2d into one conv2d_maxpool
+    layer (MT_OP_CONV2D_MAXPOOL, runtime_c/src/engine/conv_pool.c): the engine computes
+    the conv a band of pool.kernel_h rows at a time into a scratch tensor and pools each
+    band at once, so the conv's whole output never exists. Same results, bit for bit.
+    Inference only (backward needs the pre-pool tensor). Replan the arena afterwards.
+    Returns the number of fused pairs."""
+    fused, layers = 0, []
+    i = 0
+    while i < len(low.layers):
+        conv = low.layers[i]
+        pool = low.layers[i + 1] if i + 1 < len(low.layers) else None
+        if pool is not None and _fusable(low, conv, pool, low.layers[i + 2:]):
+            layers.append(_fused(low, conv, pool))
+            fused += 1
+            i += 2
+        else:
+            layers.append(conv)
+            i += 1
+    low.layers = layers
+    return fused
+
+
+def _fusable(low: Lowered, conv: DeviceLayer, pool: DeviceLayer, later: list) -> bool:
+    if conv.op != "conv2d" or pool.op != "max_pool2d" or pool.inp != conv.out:
+        return False
+    buf = low.tensors[conv.out].buffer
+    if low.tensors[low.output].buffer == buf or any(low.tensors[l.inp].buffer == buf for l in later):
+        return False
+    a = pool.attrs
+    (pk, _), (ps, _), (pt, _, pb, _) = a["kernel"], a["stride"], a["pads"]
+    if pt or pb or ps < pk or tuple(a.get("dilation", (1, 1))) != (1, 1):
+        return False                      # bands must tile the rows without overlap
+    _, oh, _, _ = low.tensors[conv.out].dims
+    _, ph, _, _ = low.tensors[pool.out].dims
+    if ph != (oh - pk) // ps + 1:         # ceil_mode with a partial last window
+        return False
+    if conv.s8 is not None:               # int8: the pool's clamp must be a no-op
+        (clo, chi), (plo, phi) = conv.s8.act, pool.s8.act
+        if plo > clo or phi < chi:
+            return False
+    # Every band must read at least one real input row (see conv_pool.c).
+    c = conv.attrs
+    (sh, _), (dh, _), (cpt, _, _, _) = c["stride"], c["dilation"], c["pads"]
+    kh, h = conv.weight.shape[1], low.tensors[conv.inp].dims[1]
+    for py in range(ph):
+        top = py * ps * sh - cpt
+        bottom = (py * ps + pk - 1) * sh - cpt + (kh - 1) * dh
+        if max(top, 0) > min(bottom, h - 1):
+            return False
+    return True
+
+
+def _fused(low: Lowered, conv: DeviceLayer, pool: DeviceLayer) -> DeviceLayer:
+    n, _, ow, oc = low.tensors[conv.out].dims
+    pk = pool.attrs["kernel"][0]
+    band = f"{conv.out}.band"
+    src = low.tensors[conv.out]
+    low.tensors[band] = DeviceTensor(band, (1, oc, pk, ow), (1, pk, ow, oc), band, src.elem_bytes)
+    del low.tensors[conv.out]
+    attrs = dict(conv.attrs, pool=dict(pool.attrs), pool_node=pool.node)
+    return DeviceLayer(conv.node, "conv2d_maxpool", conv.inp, pool.out, attrs, conv.weight, conv.bias,
+                       conv.weight_source, conv.bias_source, conv.weight_layout, conv.macs, conv.s8,
+                       scratch=band)

@@ -66,9 +66,10 @@ def test_lenet5_report_figures(converted):
     _, low = converted["lenet5"]
     assert sum(l.macs for l in low.layers) == 416_520          # the figure the issues quote
     assert sum(l.params for l in low.layers) == 61_706
-    assert [l.op for l in low.layers] == ["conv2d", "max_pool2d", "conv2d", "max_pool2d",
-                                          "linear", "linear", "linear"]   # ReLUs fused
-    assert low.plan.arena_size == low.plan.lower_bound
+    # ReLUs fused into the convs and linears, each conv and its pool into one layer
+    assert [l.op for l in low.layers] == ["conv2d_maxpool", "conv2d_maxpool",
+                                          "linear", "linear", "linear"]
+    assert low.plan.arena_size == low.plan.lower_bound == 10_144   # 23,520 unfused
 
 
 def test_lenet3x3_converts_for_30x30_and_32x32():
@@ -172,7 +173,7 @@ def test_cli_convert_run_info(tmp_path, capsys):
     out = tmp_path / "lenet"
     assert main(["convert", "lenet5", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "arena: 23,520 bytes" in text and "MACs: 416,520" in text
+    assert "arena: 10,144 bytes" in text and "MACs: 416,520" in text
     x = np.random.default_rng(5).standard_normal((2, 1, 32, 32)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     assert main(["run", str(out), "--input", str(tmp_path / "x.npy"),

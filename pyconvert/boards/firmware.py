@@ -100,6 +100,20 @@ class Firmware:
         s["arena"] = self.meta["arena_size"]
         return s
 
+    def runtime_code(self) -> dict:
+        """Bytes of runtime_c linked into fw.elf, from the linker map (fw.map): the
+        .text and .rodata input sections of runtime/src objects that the link kept
+        (-ffunction-sections and --gc-sections drop every kernel the model does not
+        call). libgcc helpers (64-bit multiply/shift) are not counted."""
+        text = (self.directory / "fw.map").read_text()
+        kept = text[text.index("Linker script and memory map"):]
+        sizes = {"text": 0, "rodata": 0}
+        for section, size, obj in _MAP_ENTRY.findall(kept):
+            if "runtime/src/" in obj:
+                kind = "text" if section.startswith(".text") else "rodata"
+                sizes[kind] += int(size, 16)
+        return sizes
+
     def usage(self) -> str:
         s, p = self.sizes(), self.profile
         return (f"{self.meta['name']} on {p.name} ({p.core}): "
@@ -107,6 +121,11 @@ class Firmware:
                 f"RAM {s['ram']:,} of {p.ram_size:,} bytes ({100 * s['ram'] / p.ram_size:.1f}%: "
                 f"data+bss {s['static_ram']:,} incl. arena {s['arena']:,}, "
                 f"heap {s['heap']:,}, stack {s['stack']:,})")
+
+
+# An input section in the map: " .text.name" then (same or next line) address, size,
+# object file.
+_MAP_ENTRY = re.compile(r"^ (\.(?:text|rodata)\S*)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+\.o)$", re.M)
 
 
 def check_fit(elf: Elf, profile: Profile, name: str) -> None:

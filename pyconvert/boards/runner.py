@@ -195,6 +195,10 @@ class BoardModel:
             "training_arena_lower_bound": tm.get("arena_lower_bound"), "naive_bytes": tm.get("naive_bytes"),
             "integer_only": bool(tm.get("integer_only")),
             "stack_bytes": report["stack_bytes"],
+            # RAM the step really uses: data+bss (arena with the trainable parameters and
+            # optimizer state, firmware buffers) + the measured stack high-water mark
+            "ram_used_bytes": sizes["static_ram"] + report["stack_bytes"],
+            "runtime_text_bytes": self.fw.runtime_code()["text"],
             "flash_budget": p.flash_size, "ram_budget": p.ram_size,
         }
 
@@ -231,6 +235,7 @@ class BoardModel:
                         "instructions_per_mac": round(n / l["macs"], 3) if l["macs"] else None}
                        for l, n in zip(layers, counts[1:])],
             "flash_bytes": sizes["text"] + sizes["rodata"],
+            "runtime_text_bytes": self.fw.runtime_code()["text"],
             "text_bytes": sizes["text"],
             "rodata_bytes": sizes["rodata"],
             "data_bytes": sizes["data"],
@@ -270,6 +275,7 @@ def format_bench_train(r: dict) -> str:
             f"(lower bound {r['training_arena_lower_bound']:,}; naive {r['naive_bytes']:,})"
             if r["training_arena_lower_bound"] else "(integer-only: fixed offsets, no reuse)"),
         f"  stack high-water mark          {r['stack_bytes']:>12,} bytes",
+        f"  RAM used (data+bss + stack)    {r['ram_used_bytes']:>12,} bytes",
     ])
 
 
@@ -280,6 +286,7 @@ def format_bench(r: dict) -> str:
              f"  MACs                        {r['macs']:>12,}",
              f"  instructions per MAC        {r['instructions_per_mac'] or 0:>12.2f}",
              f"  flash (text+rodata)         {r['flash_bytes']:>12,} bytes  (budget {r['flash_budget']:,})",
+             f"    of which runtime code     {r['runtime_text_bytes']:>12,} bytes  (runtime_c .text linked)",
              f"  static RAM (data+bss)       {r['static_ram_bytes']:>12,} bytes  (budget {r['ram_budget']:,})",
              f"    of which the arena        {r['arena_bytes']:>12,} bytes",
              f"  stack high-water mark       {r['stack_bytes']:>12,} bytes",

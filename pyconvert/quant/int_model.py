@@ -78,6 +78,12 @@ def run_reference(low: Lowered, x_q: np.ndarray, keep: bool = False):
 
 def _run_layer(layer, x: np.ndarray) -> np.ndarray:
     d, a, op = layer.s8, layer.attrs, layer.op
+    if op == "conv2d_maxpool":            # the fused pair is the two layers in a row
+        p = a["pool"]
+        y = R.conv2d_s8(x, d.weight, d.bias, d.multiplier, d.shift, d.input_offset,
+                        d.output_offset, d.act, stride=a["stride"], padding=a["pads"],
+                        dilation=a["dilation"], groups=a["groups"])
+        return R.maxpool2d_s8(y, p["kernel"], p["stride"], p["pads"], p.get("ceil_mode", False), d.act)
     if op == "conv2d":
         return R.conv2d_s8(x, d.weight, d.bias, d.multiplier, d.shift, d.input_offset,
                            d.output_offset, d.act, stride=a["stride"], padding=a["pads"],

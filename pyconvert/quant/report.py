@@ -27,8 +27,9 @@ def int8_report(low: Lowered) -> str:
     for layer in low.layers:
         d = layer.s8
         size = sum(a.nbytes for a in d.arrays().values())
+        out_node = layer.attrs.get("pool_node", layer.node)   # a fused conv+pool ends in its pool
         rows.append((layer.node, layer.op, _qp(d.input), _qp(d.output),
-                     _db(qm.sqnr.get(layer.node)), f"{size:,}"))
+                     _db(qm.sqnr.get(out_node)), f"{size:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     source = "the file's own scales" if qm.method == "file" else f"calibration: {qm.method}"
     lines = [f"int8 quantization ({source})"]

@@ -25,9 +25,10 @@ static const mt_layer_s8 s8_params[3] = {
 static const mt_tensor tensors[2] = { { { 1, 1, 1, 4 }, 0 }, { { 1, 1, 1, 3 }, 4 } };
 
 static const mt_layer layers[3] = {
-    { .op = MT_OP_LINEAR, .in = 0, .out = 1, .weight_dims = { 3, 1, 1, 4 }, .s8 = &s8_params[0] },
-    { .op = MT_OP_RELU, .in = 1, .out = 1, .s8 = &s8_params[1] },
-    { .op = MT_OP_SIGMOID, .in = 1, .out = 1, .s8 = &s8_params[2] },
+    { .op = MT_OP_LINEAR, .run = mt_run_linear_s8, .in = 0, .out = 1, .weight_dims = { 3, 1, 1, 4 },
+      .s8 = &s8_params[0] },
+    { .op = MT_OP_RELU, .run = mt_run_clamp_s8, .in = 1, .out = 1, .s8 = &s8_params[1] },
+    { .op = MT_OP_SIGMOID, .run = mt_run_lut_s8, .in = 1, .out = 1, .s8 = &s8_params[2] },
 };
 
 static const mt_model model = {
@@ -88,9 +89,11 @@ static void test_checks(void)
     bad[2].s8 = &empty;
     MT_EXPECT_STATUS(mt_model_forward(&m, arena, sizeof arena), MT_ERR_NULL);
     bad[2].op = MT_OP_SOFTMAX;
+    bad[2].run = mt_run_softmax_s8;
     MT_EXPECT_STATUS(mt_model_forward(&m, arena, sizeof arena), MT_ERR_NULL);
-    bad[2].op = MT_OP_LOG_SOFTMAX;                /* no int8 kernel */
-    MT_EXPECT_STATUS(mt_model_forward(&m, arena, sizeof arena), MT_ERR_UNSUPPORTED);
+    bad[2].run = NULL;                            /* a layer without a runner */
+    MT_EXPECT_STATUS(mt_model_check(&m, arena, sizeof arena), MT_ERR_NULL);
+    MT_EXPECT_STATUS(mt_model_run_layer(&m, arena, 2), MT_ERR_NULL);
 
     /* no trainable parameters in an int8 model */
     static const float init[1] = { 0.0f };

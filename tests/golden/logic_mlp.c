@@ -57,11 +57,11 @@ static const mt_tensor logic_mlp_tensors[4] = {
 
 static const mt_layer logic_mlp_layers[3] = {
     /* fc1: linear + clamp [0, inf], (4, 2) -> (4, 4) */
-    { .op = MT_OP_LINEAR, .in = 0, .out = 1, .weight = logic_mlp_fc1_weight, .weight_dims = {4, 1, 1, 2}, .bias = logic_mlp_fc1_bias, .act = {0.0f, INFINITY} },
+    { .op = MT_OP_LINEAR, .run = mt_run_linear_f32, .in = 0, .out = 1, .weight = logic_mlp_fc1_weight, .weight_dims = {4, 1, 1, 2}, .bias = logic_mlp_fc1_bias, .act = {0.0f, INFINITY} },
     /* fc2: linear + clamp [0, inf], (4, 4) -> (4, 4) */
-    { .op = MT_OP_LINEAR, .in = 1, .out = 2, .weight = logic_mlp_fc2_weight, .weight_dims = {4, 1, 1, 4}, .bias = logic_mlp_fc2_bias, .act = {0.0f, INFINITY} },
+    { .op = MT_OP_LINEAR, .run = mt_run_linear_f32, .in = 1, .out = 2, .weight = logic_mlp_fc2_weight, .weight_dims = {4, 1, 1, 4}, .bias = logic_mlp_fc2_bias, .act = {0.0f, INFINITY} },
     /* fc3: linear, (4, 4) -> (4, 1) */
-    { .op = MT_OP_LINEAR, .in = 2, .out = 3, .weight = logic_mlp_fc3_weight, .weight_dims = {1, 1, 1, 4}, .bias = logic_mlp_fc3_bias, .act = {-INFINITY, INFINITY} },
+    { .op = MT_OP_LINEAR, .run = mt_run_linear_f32, .in = 2, .out = 3, .weight = logic_mlp_fc3_weight, .weight_dims = {1, 1, 1, 4}, .bias = logic_mlp_fc3_bias, .act = {-INFINITY, INFINITY} },
 };
 
 const mt_model logic_mlp_model = {

@@ -38,7 +38,10 @@ typedef enum {
     MT_OP_TANH = 10,
     MT_OP_STEP = 11,
     MT_OP_SOFTMAX = 12,      /* over the channel (last) axis                  */
-    MT_OP_LOG_SOFTMAX = 13
+    MT_OP_LOG_SOFTMAX = 13,
+    MT_OP_CONV2D_MAXPOOL = 14 /* conv (conv, act) then max-pool (pool), fused:
+                                 the conv output exists only as pool.kernel_h
+                                 rows in the scratch tensor (inference only)   */
 } mt_op;
 
 /* The element type of a model's activation tensors. 0 (a zero-initialised field)
@@ -82,8 +85,16 @@ typedef struct {
     int32_t state[2];
 } mt_param;
 
+typedef struct mt_model mt_model;
+typedef struct mt_layer mt_layer;
+
+/* A layer runner: runs one layer of a model on the arena. There is one per op and
+ * dtype (listed below); the converter names each layer's runner (mt_layer.run), so
+ * a firmware links the kernels its model calls and no others. */
+typedef mt_status (*mt_layer_fn)(const mt_model *model, const mt_layer *layer, void *arena);
+
 /* One step of the schedule; fields an op does not use are zero / NULL. */
-typedef struct {
+struct mt_layer {
     int32_t op;                /* mt_op                                       */
     int32_t in, out;           /* indices into mt_model.tensors               */
     const float *weight;       /* conv OHWI or linear (O,K), in flash         */
@@ -96,9 +107,12 @@ typedef struct {
     mt_range_f32 act;          /* fused clamp of conv/linear; range of clip   */
     float alpha;               /* leaky_relu slope                            */
     const mt_layer_s8 *s8;     /* int8 models: the layer's int8 parameters    */
-} mt_layer;
+    int32_t scratch;           /* 1 + tensor index of a working buffer (the   */
+                               /*   fused conv's band of rows); 0 = none      */
+    mt_layer_fn run;           /* the runner for op and dtype (see below)     */
+};
 
-typedef struct {
+struct mt_model {
     int32_t n_layers;
     const mt_layer *layers;
     int32_t n_tensors;
@@ -108,7 +122,7 @@ typedef struct {
     int32_t n_params;          /* trainable parameters (0 for a frozen model) */
     const mt_param *params;
     int32_t dtype;             /* mt_dtype: 0 = float32 (default), 1 = int8   */
-} mt_model;
+};
 
 /* A model with trainable parameters keeps this header at arena offset 0, written
  * by mt_model_init_params; forward refuses an arena without it (the parameters
@@ -121,8 +135,9 @@ typedef struct {
 
 /* Validate the whole model against an arena once: table indices, every tensor
  * inside arena_size (4 bytes per element for float, 1 for int8), arena 4-byte
- * aligned, every layer of an int8 model with its mt_layer_s8 (MT_ERR_NULL) and no
- * trainable parameters (MT_ERR_UNSUPPORTED). MT_ERR_ARENA if it is too small. */
+ * aligned, every layer with its runner and, in an int8 model, its mt_layer_s8
+ * (MT_ERR_NULL), and no trainable parameters in an int8 model
+ * (MT_ERR_UNSUPPORTED). MT_ERR_ARENA if it is too small. */
 mt_status mt_model_check(const mt_model *model, const void *arena, int32_t arena_size);
 
 /* Copy every trainable parameter from flash into the arena and zero its optimizer
@@ -144,6 +159,36 @@ mt_status mt_model_forward(const mt_model *model, void *arena, int32_t arena_siz
 /* Run every layer in order without checking the tables again: for a caller that
  * already had mt_model_check pass for this arena (the generated <name>_forward). */
 mt_status mt_model_run(const mt_model *model, void *arena);
+
+/* The layer runners (mt_layer.run). Each reads its layer's fields, finds the
+ * tensors in the arena and calls the kernel of mt_f32.h / mt_s8.h, which validates
+ * the shapes again, so a corrupt table gives a status, not a crash.
+ * float32 models:                                                            */
+mt_status mt_run_conv2d_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_conv2d_maxpool_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_linear_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_maxpool2d_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_avgpool2d_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_global_avgpool_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_relu_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_clip_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_leaky_relu_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_sigmoid_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_tanh_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_step_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_softmax_f32(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_log_softmax_f32(const mt_model *model, const mt_layer *layer, void *arena);
+/* int8 models (relu and clip are one clamp; leaky_relu, sigmoid, tanh and step are
+ * one lookup table):                                                          */
+mt_status mt_run_conv2d_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_conv2d_maxpool_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_linear_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_maxpool2d_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_avgpool2d_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_global_avgpool_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_clamp_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_lut_s8(const mt_model *model, const mt_layer *layer, void *arena);
+mt_status mt_run_softmax_s8(const mt_model *model, const mt_layer *layer, void *arena);
 
 /* Run layer `index` alone (0 <= index < n_layers), for per-layer measurements;
  * mt_model_check must have passed for this arena. */

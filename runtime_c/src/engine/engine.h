@@ -13,7 +13,5 @@ const float *mt_engine_weight(const mt_model *m, const mt_layer *l, void *arena)
 const float *mt_engine_bias(const mt_model *m, const mt_layer *l, void *arena);
 /* Bytes per activation element: 1 for an int8 model, 4 for float. */
 int32_t mt_engine_elem_bytes(const mt_model *m);
-/* One layer of an int8 model (model_s8.c); the float engine dispatches here. */
-mt_status mt_engine_run_layer_s8(const mt_model *m, const mt_layer *l, void *arena);
 
 #endif /* MT_ENGINE_H */

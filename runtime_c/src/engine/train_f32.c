@@ -179,6 +179,8 @@ static mt_status backward_layer(const mt_trainer *t, const mt_layer *l, void *ar
         return dx ? mt_softmax_f32_backward(size / yd->c, yd->c, y, dy, dx) : MT_OK;
     case MT_OP_LOG_SOFTMAX:
         return dx ? mt_log_softmax_f32_backward(size / yd->c, yd->c, y, dy, dx) : MT_OK;
+    case MT_OP_CONV2D_MAXPOOL:     /* inference only: the pre-pool tensor never exists */
+        break;
     }
     return MT_ERR_UNSUPPORTED;
 }

@@ -1,10 +1,10 @@
-/* model_f32.c - the schedule engine: walks a converted model's layers in order.
+/* model.c - the schedule engine: checks a converted model and walks its layers.
  *
  * Every layer reads one arena tensor and writes one; the converter planned the
  * offsets so that live tensors never overlap (in-place only where the kernel
- * allows it). The engine is a dispatch loop; all arithmetic is in the kernels.
- * Checking, forward and the float layers are here; an int8 model (dtype
- * MT_DTYPE_S8) runs the same loop and hands each layer to model_s8.c. */
+ * allows it). Each layer names its runner (run_f32.c, run_s8.c, conv_pool.c),
+ * which calls the kernel; this file only checks tables and calls runners, so a
+ * firmware links the kernels its model uses and no others. */
 #include <stddef.h>
 #include <string.h>
 #include "mt/mt_f32.h"
@@ -72,10 +72,12 @@ mt_status mt_model_check(const mt_model *m, const void *arena, int32_t arena_siz
         const mt_layer *l = &m->layers[i];
         MT_CHECK(l->in >= 0 && l->in < m->n_tensors, MT_ERR_RANGE);
         MT_CHECK(l->out >= 0 && l->out < m->n_tensors, MT_ERR_RANGE);
-        MT_CHECK(l->op >= MT_OP_CONV2D && l->op <= MT_OP_LOG_SOFTMAX, MT_ERR_UNSUPPORTED);
+        MT_CHECK(l->op >= MT_OP_CONV2D && l->op <= MT_OP_CONV2D_MAXPOOL, MT_ERR_UNSUPPORTED);
+        MT_CHECK(l->scratch >= 0 && l->scratch <= m->n_tensors, MT_ERR_RANGE);
+        MT_CHECK(l->op != MT_OP_CONV2D_MAXPOOL || l->scratch > 0, MT_ERR_NULL);
         MT_CHECK(l->weight_param >= 0 && l->weight_param <= m->n_params, MT_ERR_RANGE);
         MT_CHECK(l->bias_param >= 0 && l->bias_param <= m->n_params, MT_ERR_RANGE);
-        MT_CHECK(m->dtype == MT_DTYPE_F32 || l->s8, MT_ERR_NULL);
+        MT_CHECK(l->run && (m->dtype == MT_DTYPE_F32 || l->s8), MT_ERR_NULL);
     }
     if (m->n_params > 0)
         MT_CHECK(((const mt_arena_header *)arena)->magic == MT_PARAMS_MAGIC, MT_ERR_ARG);
@@ -118,51 +120,34 @@ const float *mt_model_output_f32(const mt_model *m, const void *arena)
         ? mt_engine_tensor(m, (void *)arena, m->output) : NULL;
 }
 
-/* One layer: x (in) -> y (out). Shapes were planned by the converter and are
- * re-validated by each kernel, so a corrupt table gives a status, not a crash. */
-static mt_status run_layer(const mt_model *m, const mt_layer *l, void *arena)
+int8_t *mt_model_input_s8(const mt_model *m, void *arena)
 {
-    if (m->dtype == MT_DTYPE_S8)
-        return mt_engine_run_layer_s8(m, l, arena);
-    const mt_dims *xd = &m->tensors[l->in].dims, *yd = &m->tensors[l->out].dims;
-    const float *x = mt_engine_tensor(m, arena, l->in);
-    float *y = mt_engine_tensor(m, arena, l->out);
-    int32_t size = mt_dims_count(xd);
+    return (m && arena && m->dtype == MT_DTYPE_S8)
+        ? (int8_t *)((char *)arena + m->tensors[m->input].offset) : NULL;
+}
 
-    switch ((mt_op)l->op) {
-    case MT_OP_CONV2D:
-        return mt_conv2d_f32(&l->conv, &l->act, xd, x, &l->weight_dims, mt_engine_weight(m, l, arena),
-                             mt_engine_bias(m, l, arena), yd, y);
-    case MT_OP_LINEAR:
-        return mt_linear_f32(&l->act, xd, x, &l->weight_dims, mt_engine_weight(m, l, arena),
-                             mt_engine_bias(m, l, arena), yd, y);
-    case MT_OP_MAXPOOL2D:      return mt_maxpool2d_f32(&l->pool, xd, x, yd, y);
-    case MT_OP_AVGPOOL2D:      return mt_avgpool2d_f32(&l->pool, xd, x, yd, y);
-    case MT_OP_GLOBAL_AVGPOOL: return mt_global_avgpool_f32(xd, x, y);
-    case MT_OP_RELU:           return mt_relu_f32(size, x, y);
-    case MT_OP_CLIP:           return mt_clip_f32(&l->act, size, x, y);
-    case MT_OP_LEAKY_RELU:     return mt_leaky_relu_f32(l->alpha, size, x, y);
-    case MT_OP_SIGMOID:        return mt_sigmoid_f32(size, x, y);
-    case MT_OP_TANH:           return mt_tanh_f32(size, x, y);
-    case MT_OP_STEP:           return mt_step_f32(size, x, y);
-    case MT_OP_SOFTMAX:        return mt_softmax_f32(size / xd->c, xd->c, x, y);
-    case MT_OP_LOG_SOFTMAX:    return mt_log_softmax_f32(size / xd->c, xd->c, x, y);
-    }
-    return MT_ERR_UNSUPPORTED;
+const int8_t *mt_model_output_s8(const mt_model *m, const void *arena)
+{
+    return (m && arena && m->dtype == MT_DTYPE_S8)
+        ? (const int8_t *)((const char *)arena + m->tensors[m->output].offset) : NULL;
 }
 
 mt_status mt_model_run_layer(const mt_model *m, void *arena, int32_t index)
 {
     MT_CHECK(m && arena && m->layers, MT_ERR_NULL);
     MT_CHECK(index >= 0 && index < m->n_layers, MT_ERR_RANGE);
-    return run_layer(m, &m->layers[index], arena);
+    const mt_layer *l = &m->layers[index];
+    MT_CHECK(l->run, MT_ERR_NULL);
+    return l->run(m, l, arena);
 }
 
 mt_status mt_model_run(const mt_model *m, void *arena)
 {
     MT_CHECK(m && arena && m->layers, MT_ERR_NULL);
     for (int32_t i = 0; i < m->n_layers; i++) {
-        mt_status st = run_layer(m, &m->layers[i], arena);
+        const mt_layer *l = &m->layers[i];
+        MT_CHECK(l->run, MT_ERR_NULL);
+        mt_status st = l->run(m, l, arena);
         if (st != MT_OK)
             return st;
     }
