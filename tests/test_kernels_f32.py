@@ -53,7 +53,11 @@ def check_conv(case, seed=0):
     assert_close(to_nchw(dx), g["x"], what="conv2d dx")
     assert_close(to_nchw(dw), g["w"], what="conv2d dw")
     if bias:
-        assert_close(db, g["b"], what="conv2d db")
+        # db[o] sums N*OH*OW gradients: its rounding is judged against sum |dy|, the size
+        # of what was added (a sum that cancels to near 0 keeps no relative accuracy).
+        mag = np.abs(dy).sum(axis=(0, 2, 3))
+        worst = float(np.max(np.abs(db - g["b"]) / mag))
+        assert worst <= 1e-6, f"conv2d db: worst error {worst:.3g} of sum |dy|"
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:5])))

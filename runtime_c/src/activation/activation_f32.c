@@ -6,6 +6,8 @@
  * give NaN outputs (as PyTorch), except step, which maps NaN to 0.
  */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include "mt/mt.h"
 #include "../support/check.h"
 #include "../support/mt_math.h"
@@ -69,6 +71,19 @@ mt_status mt_clip_f32_backward(const mt_range_f32 *range, int32_t size,
     if (!d_in)
         return MT_OK;
     const float lo = range->lo, hi = range->hi;
+    if (d_in == d_out && lo == 0.0f && hi == INFINITY) {
+        /* ReLU in place (training's fused clamp), the same result with integer tests:
+         * 0 < y < +Inf exactly when y's bits b satisfy 1 <= b <= 0x7f7fffff (-0,
+         * negatives and negative NaNs have the sign bit set; +Inf is 0x7f800000 and
+         * positive NaNs lie above it). Only the blocked entries are written. */
+        for (int32_t i = 0; i < size; i++) {
+            uint32_t b;
+            memcpy(&b, &out[i], sizeof b);
+            if (b - 1u >= 0x7f7fffffu)
+                d_in[i] = 0.0f;
+        }
+        return MT_OK;
+    }
     for (int32_t i = 0; i < size; i++)
         d_in[i] = (out[i] > lo && out[i] < hi) ? d_out[i] : 0.0f;
     return MT_OK;

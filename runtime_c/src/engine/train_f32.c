@@ -101,8 +101,80 @@ static mt_status apply_update(const mt_trainer *t, void *arena, int32_t param, i
     return mt_adam_step_f32(&t->adam, step, count, value, grad, s0, s1);
 }
 
+/* The gradient of output channels [o0, o1) of a conv/linear layer into scratch:
+ * dW rows (n x row, if the weight trains) then db (n, if the bias trains). */
+static mt_status block_gradient(const mt_layer *l, const mt_dims *xd, const float *x,
+                                const mt_dims *yd, const float *dy, int32_t o0, int32_t o1,
+                                int32_t row, float *dw, float *db)
+{
+    const int32_t n = o1 - o0;
+    memset(dw ? dw : db, 0, (size_t)(n * ((dw ? row : 0) + (db ? 1 : 0))) * sizeof(float));
+    return l->op == MT_OP_CONV2D
+        ? mt_conv2d_f32_backward_params(&l->conv, xd, x, &l->weight_dims, yd, dy, o0, o1, dw, db)
+        : mt_linear_f32_backward_params(xd, x, &l->weight_dims, yd, dy, o0, o1, dw, db);
+}
+
+/* Plain SGD: no momentum, no weight decay, and parameters mt_sgd_step_f32 accepts;
+ * then an update is p -= lr * g. (Anything else takes mt_sgd_step_f32's own way,
+ * which also reports invalid parameters.)                                      */
+static int is_plain_sgd(const mt_trainer *t)
+{
+    const mt_sgd_params *p = &t->sgd;
+    return t->optimizer == MT_OPTIM_SGD && p->momentum == 0.0f && p->weight_decay == 0.0f &&
+           !p->nesterov && isfinite(p->dampening) && p->lr >= 0.0f && isfinite(p->lr);
+}
+
+/* p -= lr * g for count elements, in one pass that also leaves the old p in g (so
+ * the step can be taken back). Returns 1 if every new p is finite (their sum is:
+ * a float sum is finite only if every term is), 0 otherwise. A new p is finite
+ * only if its old p and g are, so on 1 the values are exactly mt_sgd_step_f32's. */
+static int plain_sgd_keep_old(float lr, int32_t count, float *param, float *grad)
+{
+    float sum = 0.0f;
+    int32_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        const float p0 = param[i], p1 = param[i + 1], p2 = param[i + 2], p3 = param[i + 3];
+        const float q0 = p0 - lr * grad[i], q1 = p1 - lr * grad[i + 1];
+        const float q2 = p2 - lr * grad[i + 2], q3 = p3 - lr * grad[i + 3];
+        param[i] = q0;  param[i + 1] = q1;  param[i + 2] = q2;  param[i + 3] = q3;
+        grad[i] = p0;   grad[i + 1] = p1;   grad[i + 2] = p2;   grad[i + 3] = p3;
+        sum += q0;
+        sum += q1;
+        sum += q2;
+        sum += q3;
+    }
+    for (; i < count; i++) {
+        const float p = param[i], q = p - lr * grad[i];
+        param[i] = q;
+        grad[i] = p;
+        sum += q;
+    }
+    return isfinite(sum);
+}
+
+/* 1 if dy[..., o0:o1] of an NHWC gradient with O channels and `pixels` rows of
+ * them is all zero. */
+static int block_all_zero(const float *dy, int32_t pixels, int32_t O, int32_t o0, int32_t o1)
+{
+    for (int32_t p = 0; p < pixels; p++, dy += O)
+        for (int32_t o = o0; o < o1; o++)
+            if (dy[o] != 0.0f)
+                return 0;
+    return 1;
+}
+
 /* Update a conv/linear layer's trainable weight and/or bias, a block of output
- * channels at a time: scratch holds dW rows (block x row) then db (block).   */
+ * channels at a time: scratch holds dW rows (block x row) then db (block).
+ *
+ * Plain SGD (is_plain_sgd) takes a shorter way with the same results:
+ *  - a block whose dy are all zero has a zero gradient, and p - lr * 0 == p, so
+ *    it is skipped (checked only where dy has no more entries per channel than
+ *    the channel has parameters, so the check costs less than the update; a
+ *    non-finite parameter in a skipped block goes unreported, as the update would
+ *    not have changed it anyway);
+ *  - the update runs in one pass (plain_sgd_keep_old); if any new value is not
+ *    finite the block is put back, its gradient computed again and handed to
+ *    mt_sgd_step_f32, which refuses it (MT_ERR_NONFINITE) or applies it exactly. */
 static mt_status update_params(const mt_trainer *t, const mt_layer *l, void *arena,
                                const mt_dims *xd, const float *x,
                                const mt_dims *yd, const float *dy, int32_t step)
@@ -114,15 +186,34 @@ static mt_status update_params(const mt_trainer *t, const mt_layer *l, void *are
     const int32_t block = (t->scratch_size / (int32_t)sizeof(float)) / per_channel;
     MT_CHECK(block >= 1, MT_ERR_ARENA);
     float *scratch = at(arena, t->scratch_offset);
+    const int plain = is_plain_sgd(t);
+    const int32_t pixels = yd->n * yd->h * yd->w;
+    const int skip_zero = plain && pixels <= per_channel;
 
     for (int32_t o0 = 0; o0 < O; o0 += block) {
         const int32_t o1 = o0 + block < O ? o0 + block : O, n = o1 - o0;
         float *dw = l->weight_param ? scratch : NULL;
         float *db = l->bias_param ? scratch + n * row : NULL;
-        memset(scratch, 0, (size_t)(n * per_channel) * sizeof(float));
-        mt_status st = l->op == MT_OP_CONV2D
-            ? mt_conv2d_f32_backward_params(&l->conv, xd, x, wd, yd, dy, o0, o1, dw, db)
-            : mt_linear_f32_backward_params(xd, x, wd, yd, dy, o0, o1, dw, db);
+        if (skip_zero && block_all_zero(dy, pixels, yd->c, o0, o1))
+            continue;
+        mt_status st = block_gradient(l, xd, x, yd, dy, o0, o1, row, dw, db);
+        if (st != MT_OK)
+            return st;
+        if (plain) {
+            const mt_param *pw = dw ? &t->model->params[l->weight_param - 1] : NULL;
+            const mt_param *pb = db ? &t->model->params[l->bias_param - 1] : NULL;
+            float *w = pw ? at(arena, pw->offset) + o0 * row : NULL;
+            float *b = pb ? at(arena, pb->offset) + o0 : NULL;
+            const int ok_w = !dw || plain_sgd_keep_old(t->sgd.lr, n * row, w, dw);
+            const int ok_b = !db || plain_sgd_keep_old(t->sgd.lr, n, b, db);
+            if (ok_w && ok_b)
+                continue;
+            if (dw)
+                memcpy(w, dw, (size_t)(n * row) * sizeof(float));   /* put back */
+            if (db)
+                memcpy(b, db, (size_t)n * sizeof(float));
+            st = block_gradient(l, xd, x, yd, dy, o0, o1, row, dw, db);
+        }
         if (st == MT_OK && dw)
             st = apply_update(t, arena, l->weight_param, o0 * row, n * row, dw, step);
         if (st == MT_OK && db)
