@@ -35,24 +35,15 @@ static mt_status check_geometry(const mt_conv_params *p, const mt_dims *xd,
     return MT_OK;
 }
 
-mt_status mt_conv2d_q(const mt_q_ctx *ctx, const mt_conv_params *p, int32_t relu,
-                      const mt_dims *xd, const int8_t *x, int32_t ex,
-                      const mt_dims *fd, const int8_t *w, int32_t ew,
-                      const int32_t *bias, int32_t eb,
-                      const mt_dims *yd, int8_t *y, int32_t *ey)
+/* Reference twin of the forward accumulation (any groups, dilation). */
+int32_t mt_qi_conv2d_acc_ref(const mt_conv_params *p, int32_t relu,
+                             const mt_dims *xd, const int8_t *x,
+                             const mt_dims *fd, const int8_t *w,
+                             const int32_t *bias, int32_t bias_shift,
+                             const mt_dims *yd, int32_t *acc)
 {
-    MT_CHECK(ctx && p && xd && x && fd && w && yd && y && ey, MT_ERR_NULL);
-    mt_status st = check_geometry(p, xd, fd, yd);
-    MT_CHECK(st == MT_OK, st);
-    MT_CHECK(q_exp_ok(ex) && q_exp_ok(ew) && q_exp_ok(eb), MT_ERR_RANGE);
     const int32_t H = xd->h, W = xd->w, C = xd->c, O = fd->n, KH = fd->h, KW = fd->w,
                   Cg = fd->c, Og = O / p->groups, OH = yd->h, OW = yd->w;
-    MT_CHECK((int64_t)KH * KW * Cg <= Q_MAX_TERMS, MT_ERR_UNSUPPORTED);
-    const int64_t count = (int64_t)mt_dims_count(yd);
-    MT_CHECK(q_ctx_ok(ctx, count * 4), MT_ERR_ARENA);
-    int32_t *acc = (int32_t *)ctx->buf;
-    const int32_t e_acc = ex + ew;
-
     uint64_t max_abs = 0;
     int64_t idx = 0;
     for (int32_t n = 0; n < xd->n; n++)
@@ -78,7 +69,7 @@ mt_status mt_conv2d_q(const mt_q_ctx *ctx, const mt_conv_params *p, int32_t relu
                     }
                     int64_t a = sum;
                     if (bias)   /* |aligned bias| <= 2^31: the int64 sum is exact */
-                        a += q_sat32(q_rescale(bias[o], e_acc - eb));
+                        a += q_sat32(q_rescale(bias[o], bias_shift));
                     if (relu && a < 0)
                         a = 0;
                     const int32_t v = q_sat32(a);
@@ -87,29 +78,40 @@ mt_status mt_conv2d_q(const mt_q_ctx *ctx, const mt_conv_params *p, int32_t relu
                     if (m > max_abs)
                         max_abs = m;
                 }
-    const int32_t s = q_dyn_shift(max_abs);
-    for (int64_t i = 0; i < count; i++)
-        y[i] = q_to_s8(acc[i], s);
+    return q_dyn_shift(max_abs);
+}
+
+mt_status mt_conv2d_q(const mt_q_ctx *ctx, const mt_conv_params *p, int32_t relu,
+                      const mt_dims *xd, const int8_t *x, int32_t ex,
+                      const mt_dims *fd, const int8_t *w, int32_t ew,
+                      const int32_t *bias, int32_t eb,
+                      const mt_dims *yd, int8_t *y, int32_t *ey)
+{
+    MT_CHECK(ctx && p && xd && x && fd && w && yd && y && ey, MT_ERR_NULL);
+    mt_status st = check_geometry(p, xd, fd, yd);
+    MT_CHECK(st == MT_OK, st);
+    MT_CHECK(q_exp_ok(ex) && q_exp_ok(ew) && q_exp_ok(eb), MT_ERR_RANGE);
+    MT_CHECK((int64_t)fd->h * fd->w * fd->c <= Q_MAX_TERMS, MT_ERR_UNSUPPORTED);
+    const int64_t count = (int64_t)mt_dims_count(yd);
+    MT_CHECK(q_ctx_ok(ctx, count * 4), MT_ERR_ARENA);
+    int32_t *acc = (int32_t *)ctx->buf;
+    const int32_t e_acc = ex + ew;
+    const int32_t s = mt_qi_conv2d_fast_ok(p)
+        ? mt_qi_conv2d_acc_fast(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc)
+        : mt_qi_conv2d_acc_ref(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc);
+    mt_qi_requantize_s8(count, acc, s, y);
     *ey = e_acc + s;
     return MT_OK;
 }
 
-mt_status mt_conv2d_q_backward(const mt_q_ctx *ctx, const mt_conv_params *p,
-                               const mt_dims *xd,
-                               const mt_dims *fd, const int8_t *w, int32_t ew,
-                               const mt_dims *yd, const int8_t *dy, int32_t edy,
-                               int8_t *dx, int32_t *edx)
+/* Reference twin of dx (any groups, dilation). */
+int32_t mt_qi_conv2d_dx_ref(const mt_conv_params *p, const mt_dims *xd,
+                            const mt_dims *fd, const int8_t *w,
+                            const mt_dims *yd, const int8_t *dy, int32_t *acc)
 {
-    MT_CHECK(ctx && p && xd && fd && w && yd && dy && dx && edx, MT_ERR_NULL);
-    mt_status st = check_geometry(p, xd, fd, yd);
-    MT_CHECK(st == MT_OK, st);
-    MT_CHECK(q_exp_ok(ew) && q_exp_ok(edy), MT_ERR_RANGE);
     const int32_t H = xd->h, W = xd->w, C = xd->c, O = fd->n, KH = fd->h, KW = fd->w,
                   Cg = fd->c, Og = O / p->groups, OH = yd->h, OW = yd->w;
-    MT_CHECK((int64_t)Og * KH * KW <= Q_MAX_TERMS, MT_ERR_UNSUPPORTED);
     const int64_t count = (int64_t)mt_dims_count(xd);
-    MT_CHECK(q_ctx_ok(ctx, count * 4), MT_ERR_ARENA);
-    int32_t *acc = (int32_t *)ctx->buf;
     for (int64_t i = 0; i < count; i++)
         acc[i] = 0;
 
@@ -145,9 +147,27 @@ mt_status mt_conv2d_q_backward(const mt_q_ctx *ctx, const mt_conv_params *p,
         if (m > max_abs)
             max_abs = m;
     }
-    const int32_t s = q_dyn_shift(max_abs);
-    for (int64_t i = 0; i < count; i++)
-        dx[i] = q_to_s8(acc[i], s);
+    return q_dyn_shift(max_abs);
+}
+
+mt_status mt_conv2d_q_backward(const mt_q_ctx *ctx, const mt_conv_params *p,
+                               const mt_dims *xd,
+                               const mt_dims *fd, const int8_t *w, int32_t ew,
+                               const mt_dims *yd, const int8_t *dy, int32_t edy,
+                               int8_t *dx, int32_t *edx)
+{
+    MT_CHECK(ctx && p && xd && fd && w && yd && dy && dx && edx, MT_ERR_NULL);
+    mt_status st = check_geometry(p, xd, fd, yd);
+    MT_CHECK(st == MT_OK, st);
+    MT_CHECK(q_exp_ok(ew) && q_exp_ok(edy), MT_ERR_RANGE);
+    MT_CHECK((int64_t)(fd->n / p->groups) * fd->h * fd->w <= Q_MAX_TERMS, MT_ERR_UNSUPPORTED);
+    const int64_t count = (int64_t)mt_dims_count(xd);
+    MT_CHECK(q_ctx_ok(ctx, count * 4), MT_ERR_ARENA);
+    int32_t *acc = (int32_t *)ctx->buf;
+    const int32_t s = mt_qi_conv2d_fast_ok(p)
+        ? mt_qi_conv2d_dx_fast(p, xd, fd, w, yd, dy, acc)
+        : mt_qi_conv2d_dx_ref(p, xd, fd, w, yd, dy, acc);
+    mt_qi_requantize_s8(count, acc, s, dx);
     *edx = edy + ew + s;
     return MT_OK;
 }

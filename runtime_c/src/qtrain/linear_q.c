@@ -8,6 +8,7 @@
  * Integer arithmetic after Jacob et al. 2018; dynamic exponents after NITI
  * (Wang et al. 2022). */
 #include "q_internal.h"
+#include "q_dot.h"
 
 int32_t mt_linear_q_get_buffer_size(const mt_dims *out_dims)
 {
@@ -44,30 +45,32 @@ mt_status mt_linear_q(const mt_q_ctx *ctx, int32_t relu,
     int32_t *acc = (int32_t *)ctx->buf;
     const int32_t e_acc = ex + ew;
 
-    uint64_t max_abs = 0;
+    const int32_t bshift = e_acc - eb;
+    uint32_t bits = 0;
     for (int32_t n = 0; n < N; n++) {
         const int8_t *xr = x + (int64_t)n * K;
-        for (int32_t o = 0; o < O; o++) {
-            const int8_t *wr = w + (int64_t)o * K;
-            /* Overflow: K <= 2^17 - 1 products of |x*w| <= 2^14 -> |sum| < 2^31. */
-            int32_t sum = 0;
-            for (int32_t k = 0; k < K; k++)
-                sum += (int32_t)xr[k] * wr[k];
-            int64_t a = sum;
-            if (bias)    /* |bias aligned| <= 2^62, so the int64 sum cannot overflow */
-                a += q_sat32(q_rescale(bias[o], e_acc - eb));
-            if (relu && a < 0)
-                a = 0;
-            const int32_t v = q_sat32(a);
-            acc[(int64_t)n * O + o] = v;
-            const uint64_t m = (uint64_t)q_abs64(v);
-            if (m > max_abs)
-                max_abs = m;
+        int32_t *ar = acc + (int64_t)n * O;
+        /* two output rows per read of x (q_dot.h); exact sums, any order.
+         * Overflow: K <= 2^17 - 1 products of |x*w| <= 2^14 -> |sum| < 2^31. */
+        for (int32_t o = 0; o < O; o += 2) {
+            const int two = o + 1 < O;
+            const int8_t *w0 = w + (int64_t)o * K, *w1 = two ? w0 + K : w0;
+            int32_t sum[2] = {0, 0};
+            q_dot2_s8(xr, w0, w1, K, &sum[0], &sum[1]);
+            for (int32_t j = 0; j <= two; j++) {
+                int64_t a = sum[j];
+                if (bias)    /* |bias aligned| <= 2^62, so the int64 sum cannot overflow */
+                    a += q_sat32(q_rescale(bias[o + j], bshift));
+                if (relu && a < 0)
+                    a = 0;
+                const int32_t v = q_sat32(a);
+                ar[o + j] = v;
+                bits |= q_abs_u32(v);
+            }
         }
     }
-    const int32_t s = q_dyn_shift(max_abs);
-    for (int64_t i = 0; i < (int64_t)N * O; i++)
-        y[i] = q_to_s8(acc[i], s);
+    const int32_t s = q_dyn_shift(bits);
+    mt_qi_requantize_s8((int64_t)N * O, acc, s, y);
     *ey = e_acc + s;
     return MT_OK;
 }
@@ -87,7 +90,6 @@ mt_status mt_linear_q_backward(const mt_q_ctx *ctx,
     MT_CHECK(q_ctx_ok(ctx, (int64_t)N * K * 4), MT_ERR_ARENA);
     int32_t *acc = (int32_t *)ctx->buf;
 
-    uint64_t max_abs = 0;
     for (int32_t n = 0; n < N; n++) {
         const int8_t *dyr = dy + (int64_t)n * O;
         int32_t *ar = acc + (int64_t)n * K;
@@ -96,21 +98,12 @@ mt_status mt_linear_q_backward(const mt_q_ctx *ctx,
         /* Overflow: each ar[k] sums O <= 2^17 - 1 products |dy*w| <= 2^14. */
         for (int32_t o = 0; o < O; o++) {
             const int32_t g = dyr[o];
-            const int8_t *wr = w + (int64_t)o * K;
-            if (g == 0)
-                continue;
-            for (int32_t k = 0; k < K; k++)
-                ar[k] += g * wr[k];
-        }
-        for (int32_t k = 0; k < K; k++) {
-            const uint64_t m = (uint64_t)q_abs64(ar[k]);
-            if (m > max_abs)
-                max_abs = m;
+            if (g != 0)
+                q_axpy_s8(ar, g, w + (int64_t)o * K, K);
         }
     }
-    const int32_t s = q_dyn_shift(max_abs);
-    for (int64_t i = 0; i < (int64_t)N * K; i++)
-        dx[i] = q_to_s8(acc[i], s);
+    const int32_t s = q_dyn_shift(mt_qi_abs_or((int64_t)N * K, acc));
+    mt_qi_requantize_s8((int64_t)N * K, acc, s, dx);
     *edx = edy + ew + s;
     return MT_OK;
 }
@@ -148,4 +141,37 @@ mt_status mt_linear_q_backward_params(const mt_dims *xd, const int8_t *x,
         }
     }
     return MT_OK;
+}
+
+void mt_qi_linear_dw_fast(const mt_dims *xd, const int8_t *x, const mt_dims *wd,
+                          const mt_dims *yd, const int8_t *dy,
+                          int32_t o_begin, int32_t o_end, int32_t *dw, int32_t *db)
+{
+    (void)yd;
+    const int32_t N = xd->n, K = wd->c, O = wd->n;
+    /* dW[o, :] = sum_n dy[n, o] x[n, :]: one row update per non-zero dy.
+     * Overflow: N <= 2^17 - 1 terms of |dy| <= 2^7 (db) or |dy*x| <= 2^14 (dW). */
+    for (int32_t o = o_begin; o < o_end; o++) {
+        int32_t *dwr = dw + (int64_t)(o - o_begin) * K;
+        int32_t bsum = 0, written = 0;
+        for (int32_t n = 0; n < N; n++) {
+            const int32_t g = dy[(int64_t)n * O + o];
+            if (g == 0)
+                continue;
+            bsum += g;
+            const int8_t *xr = x + (int64_t)n * K;
+            if (!written) {          /* the first term: a plain product, nothing to add to */
+                for (int32_t k = 0; k < K; k++)
+                    dwr[k] = g * xr[k];
+                written = 1;
+            } else {
+                q_axpy_s8(dwr, g, xr, K);
+            }
+        }
+        if (!written)
+            for (int32_t k = 0; k < K; k++)
+                dwr[k] = 0;
+        if (db)
+            db[o - o_begin] = bsum;
+    }
 }

@@ -42,6 +42,53 @@ static int64_t argmax_window(const mt_pool_params *p, const mt_dims *xd, const i
     return best;   /* >= 0: check_pool guarantees a real tap in every window */
 }
 
+/* The window of output (oy, ox): rows [ky0, ky1), columns [kx0, kx1) of the kernel
+ * inside the input, starting at input row iy0 + ky0 and column ix0 + kx0. */
+typedef struct {
+    int32_t off;        /* element offset of the first tap inside the image          */
+    int32_t rows, cols; /* taps inside (>= 1 each: check_pool)                        */
+} pool_window;
+
+static pool_window window_at(const mt_pool_params *p, const mt_dims *xd, int32_t oy, int32_t ox)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t ky0 = iy0 < 0 ? -iy0 : 0, kx0 = ix0 < 0 ? -ix0 : 0;
+    const int32_t ky1 = xd->h - iy0 < p->kernel_h ? xd->h - iy0 : p->kernel_h;
+    const int32_t kx1 = xd->w - ix0 < p->kernel_w ? xd->w - ix0 : p->kernel_w;
+    pool_window win = {((iy0 + ky0) * xd->w + ix0 + kx0) * xd->c, ky1 - ky0, kx1 - kx0};
+    return win;
+}
+
+/* Reference twin (tests/c/test_qtrain_fast.c): one window scan per output element. */
+mt_status mt_qi_maxpool2d_ref(const mt_pool_params *p, const mt_dims *xd, const int8_t *x,
+                              const mt_dims *yd, int8_t *y)
+{
+    int64_t j = 0;
+    for (int32_t n = 0; n < yd->n; n++)
+        for (int32_t oy = 0; oy < yd->h; oy++)
+            for (int32_t ox = 0; ox < yd->w; ox++)
+                for (int32_t c = 0; c < yd->c; c++, j++)
+                    y[j] = x[argmax_window(p, xd, x, n, oy, ox, c)];
+    return MT_OK;
+}
+
+/* Reference twin of the backward (disjoint windows, checked by the caller). */
+mt_status mt_qi_maxpool2d_backward_ref(const mt_pool_params *p, const mt_dims *xd,
+                                       const int8_t *x, const mt_dims *yd,
+                                       const int8_t *dy, int8_t *dx)
+{
+    const int64_t count = mt_dims_count(xd);
+    for (int64_t i = 0; i < count; i++)
+        dx[i] = 0;
+    int64_t j = 0;
+    for (int32_t n = 0; n < yd->n; n++)
+        for (int32_t oy = 0; oy < yd->h; oy++)
+            for (int32_t ox = 0; ox < yd->w; ox++)
+                for (int32_t c = 0; c < yd->c; c++, j++)
+                    dx[argmax_window(p, xd, x, n, oy, ox, c)] = dy[j];
+    return MT_OK;
+}
+
 mt_status mt_maxpool2d_q(const mt_pool_params *p,
                          const mt_dims *xd, const int8_t *x,
                          const mt_dims *yd, int8_t *y)
@@ -49,12 +96,26 @@ mt_status mt_maxpool2d_q(const mt_pool_params *p,
     MT_CHECK(p && xd && x && yd && y, MT_ERR_NULL);
     mt_status st = check_pool(p, xd, yd);
     MT_CHECK(st == MT_OK, st);
-    int64_t j = 0;
-    for (int32_t n = 0; n < yd->n; n++)
+    /* The window's maximum, channels innermost: y[c] = max over taps of x[tap, c]
+     * (the value of the first maximum is the maximum). */
+    const int32_t C = xd->c, img = xd->h * xd->w * C;
+    for (int32_t n = 0; n < yd->n; n++) {
+        const int8_t *xn = x + (int64_t)n * img;
         for (int32_t oy = 0; oy < yd->h; oy++)
-            for (int32_t ox = 0; ox < yd->w; ox++)
-                for (int32_t c = 0; c < yd->c; c++, j++)
-                    y[j] = x[argmax_window(p, xd, x, n, oy, ox, c)];
+            for (int32_t ox = 0; ox < yd->w; ox++, y += C) {
+                const pool_window win = window_at(p, xd, oy, ox);
+                const int8_t *xr = xn + win.off;
+                for (int32_t c = 0; c < C; c++)
+                    y[c] = xr[c];
+                for (int32_t ky = 0; ky < win.rows; ky++, xr += xd->w * C) {
+                    const int8_t *xt = xr;
+                    for (int32_t kx = 0; kx < win.cols; kx++, xt += C)
+                        for (int32_t c = 0; c < C; c++)
+                            if (xt[c] > y[c])
+                                y[c] = xt[c];
+                }
+            }
+    }
     return MT_OK;
 }
 
@@ -68,15 +129,46 @@ mt_status mt_maxpool2d_q_backward(const mt_pool_params *p,
     MT_CHECK(st == MT_OK, st);
     /* Disjoint windows: every input receives at most one dy, so no sum can leave int8. */
     MT_CHECK(p->stride_h >= p->kernel_h && p->stride_w >= p->kernel_w, MT_ERR_UNSUPPORTED);
-    const int64_t count = mt_dims_count(xd);
-    for (int64_t i = 0; i < count; i++)
+    const int32_t count = mt_dims_count(xd), C = xd->c, img = xd->h * xd->w * C;
+    for (int32_t i = 0; i < count; i++)
         dx[i] = 0;
-    int64_t j = 0;
-    for (int32_t n = 0; n < yd->n; n++)
+    /* dy goes to the first maximum of its window in row-major order (strict >). */
+    for (int32_t n = 0; n < yd->n; n++) {
+        const int32_t xn = n * img;
         for (int32_t oy = 0; oy < yd->h; oy++)
-            for (int32_t ox = 0; ox < yd->w; ox++)
-                for (int32_t c = 0; c < yd->c; c++, j++)
-                    dx[argmax_window(p, xd, x, n, oy, ox, c)] = dy[j];
+            for (int32_t ox = 0; ox < yd->w; ox++, dy += C) {
+                const pool_window win = window_at(p, xd, oy, ox);
+                if (win.rows == 2 && win.cols == 2) {   /* the common 2x2 window */
+                    const int32_t i0 = xn + win.off, i2 = i0 + xd->w * C;
+                    for (int32_t c = 0; c < C; c++) {
+                        const int32_t g = dy[c];
+                        if (g == 0)
+                            continue;
+                        int32_t best = i0 + c;
+                        if (x[i0 + C + c] > x[best])
+                            best = i0 + C + c;
+                        if (x[i2 + c] > x[best])
+                            best = i2 + c;
+                        if (x[i2 + C + c] > x[best])
+                            best = i2 + C + c;
+                        dx[best] = (int8_t)g;
+                    }
+                    continue;
+                }
+                for (int32_t c = 0; c < C; c++) {
+                    const int32_t g = dy[c];
+                    if (g == 0)      /* dx is already 0 there */
+                        continue;
+                    int32_t best = xn + win.off + c;
+                    int32_t row = best;
+                    for (int32_t ky = 0; ky < win.rows; ky++, row += xd->w * C)
+                        for (int32_t kx = 0, i = row; kx < win.cols; kx++, i += C)
+                            if (x[i] > x[best])
+                                best = i;
+                    dx[best] = (int8_t)g;
+                }
+            }
+    }
     return MT_OK;
 }
 

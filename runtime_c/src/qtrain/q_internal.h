@@ -102,4 +102,92 @@ static inline int q_ctx_ok(const mt_q_ctx *ctx, int64_t bytes)
 /* A dims-like count in int32 elements' bytes, or -1 for bad dims. */
 int32_t mt_q_int32_bytes(const mt_dims *d);
 
+/* One xorshift32 step (13, 17, 5; Marsaglia 2003), as mt_q_rand. */
+static inline uint32_t q_xorshift32(uint32_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+/* |v| as uint32 (2^31 for INT32_MIN). OR-ing these gives the bit length of the
+ * maximum: bitlen(a | b) = max(bitlen a, bitlen b), so q_dyn_shift(OR) = that of max. */
+static inline uint32_t q_abs_u32(int32_t v)
+{
+    return v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+}
+
+/* q_to_s8(v, s) for int32 v and 0 <= s <= 25 in 32-bit arithmetic, when s is the
+ * dynamic shift of a tensor holding v (|v| < 2^(s+7)): u = v + 2^31 >= 0 (unsigned),
+ * w = floor(u / 2^(s-1)) < 2^31 + 2^8, floor(u / 2^s + 1/2) = floor((w + 1) / 2)
+ * (nested floors), and 2^31 / 2^s is an integer, so subtracting 2^(31-s) gives
+ * floor(v / 2^s + 1/2) in [-128, 128]; then the clamp to [-127, 127]. */
+static inline int8_t q_to_s8_32(int32_t v, int32_t s)
+{
+    int32_t r = v;
+    if (s > 0) {
+        const uint32_t w = ((uint32_t)v ^ 0x80000000u) >> (s - 1);
+        r = (int32_t)((w + 1u) >> 1) - (int32_t)(1u << (31 - s));
+    }
+    return (int8_t)(r > Q_INT8_MAX ? Q_INT8_MAX : r < -Q_INT8_MAX ? -Q_INT8_MAX : r);
+}
+
+/* out[i] = q_to_s8(in[i], s) for i < count, s = q_dyn_shift(max |in|) (q_support.c). */
+void mt_qi_requantize_s8(int64_t count, const int32_t *in, int32_t s, int8_t *out);
+
+/* 1 if some |in[i]| >= 2^b (0 <= b <= 31), stopping at the first one. */
+int mt_qi_any_abs_ge(int32_t count, const int32_t *in, int32_t b);
+
+/* OR of |in[i]| over i < count (bit length = that of max |in|). */
+uint32_t mt_qi_abs_or(int64_t count, const int32_t *in);
+
+/* ---- fast paths and their reference twins (tests/c/test_qtrain_fast.c checks that
+ * every pair agrees bit for bit). Geometry is checked by the public entry points.
+ *
+ * conv forward: acc (N,OH,OW,O) int32 = conv + aligned bias (bias_shift = e_acc - eb,
+ * rounded, saturated), ReLU clamp when relu; returns the dynamic shift s of acc.
+ * _fast needs groups == 1 and dilation 1 (mt_qi_conv2d_fast_ok).                  */
+int mt_qi_conv2d_fast_ok(const mt_conv_params *p);
+int32_t mt_qi_conv2d_acc_ref(const mt_conv_params *p, int32_t relu,
+                             const mt_dims *xd, const int8_t *x,
+                             const mt_dims *fd, const int8_t *w,
+                             const int32_t *bias, int32_t bias_shift,
+                             const mt_dims *yd, int32_t *acc);
+int32_t mt_qi_conv2d_acc_fast(const mt_conv_params *p, int32_t relu,
+                              const mt_dims *xd, const int8_t *x,
+                              const mt_dims *fd, const int8_t *w,
+                              const int32_t *bias, int32_t bias_shift,
+                              const mt_dims *yd, int32_t *acc);
+/* conv dx: acc (N,H,W,C) int32 = the transposed conv of dy (OVERWRITTEN); returns s. */
+int32_t mt_qi_conv2d_dx_ref(const mt_conv_params *p, const mt_dims *xd,
+                            const mt_dims *fd, const int8_t *w,
+                            const mt_dims *yd, const int8_t *dy, int32_t *acc);
+int32_t mt_qi_conv2d_dx_fast(const mt_conv_params *p, const mt_dims *xd,
+                             const mt_dims *fd, const int8_t *w,
+                             const mt_dims *yd, const int8_t *dy, int32_t *acc);
+/* conv dW / db of outputs [o_begin, o_end), OVERWRITTEN with the exact sums (no
+ * saturation needed: each fits int32 by the N*OH*OW < 2^17 check). db may be NULL.
+ * The _ref twin is the public accumulating kernel on zeroed blocks.               */
+void mt_qi_conv2d_dw_fast(const mt_conv_params *p, const mt_dims *xd, const int8_t *x,
+                          const mt_dims *fd, const mt_dims *yd, const int8_t *dy,
+                          int32_t o_begin, int32_t o_end, int32_t *dw, int32_t *db);
+/* linear dW / db of outputs [o_begin, o_end), OVERWRITTEN, as above. */
+void mt_qi_linear_dw_fast(const mt_dims *xd, const int8_t *x, const mt_dims *wd,
+                          const mt_dims *yd, const int8_t *dy,
+                          int32_t o_begin, int32_t o_end, int32_t *dw, int32_t *db);
+/* max pool forward and backward, the reference twins of mt_maxpool2d_q(_backward)
+ * (shapes checked by those; the backward needs disjoint windows). */
+mt_status mt_qi_maxpool2d_ref(const mt_pool_params *p, const mt_dims *xd, const int8_t *x,
+                              const mt_dims *yd, int8_t *y);
+mt_status mt_qi_maxpool2d_backward_ref(const mt_pool_params *p, const mt_dims *xd,
+                                       const int8_t *x, const mt_dims *yd,
+                                       const int8_t *dy, int8_t *dx);
+/* SGD without momentum (t < 0) fused with the refresh of the changed forward-copy
+ * elements at shift s_old; *bits |= |master| of the changed elements (sgd_q.c). */
+mt_status mt_qi_sgd_update_refresh(const mt_sgd_q_params *p, int32_t size,
+                                   int32_t *master, int32_t em,
+                                   const int32_t *grad, int32_t eg, uint32_t *rng,
+                                   int8_t *weight_q, int32_t s_old, uint32_t *bits);
+
 #endif /* MT_Q_INTERNAL_H */

@@ -3,10 +3,7 @@
 
 uint32_t mt_q_rand(uint32_t *state)
 {
-    uint32_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
+    const uint32_t x = q_xorshift32(*state);
     *state = x;
     return x;
 }
@@ -41,21 +38,50 @@ int32_t mt_q_int32_bytes(const mt_dims *d)
     return bytes > INT32_MAX ? -1 : (int32_t)bytes;
 }
 
+void mt_qi_requantize_s8(int64_t count, const int32_t *in, int32_t s, int8_t *out)
+{
+    const int32_t n = (int32_t)count;       /* counts of valid dims fit int32 */
+    if (s == 0) {                           /* |v| <= 127: a copy */
+        for (int32_t i = 0; i < n; i++)
+            out[i] = (int8_t)in[i];
+        return;
+    }
+    const uint32_t base = 1u << (31 - s);
+    const int32_t s1 = s - 1;
+    for (int32_t i = 0; i < n; i++) {
+        const uint32_t w = ((uint32_t)in[i] ^ 0x80000000u) >> s1;
+        const int32_t r = (int32_t)((w + 1u) >> 1) - (int32_t)base;    /* in [-128, 128] */
+        out[i] = (int8_t)(r > Q_INT8_MAX ? Q_INT8_MAX : r < -Q_INT8_MAX ? -Q_INT8_MAX : r);
+    }
+}
+
+uint32_t mt_qi_abs_or(int64_t count, const int32_t *in)
+{
+    const int32_t n = (int32_t)count;
+    uint32_t bits = 0;
+    for (int32_t i = 0; i < n; i++)
+        bits |= q_abs_u32(in[i]);
+    return bits;
+}
+
+int mt_qi_any_abs_ge(int32_t count, const int32_t *in, int32_t b)
+{
+    const uint32_t lim = 1u << b;
+    for (int32_t i = 0; i < count; i++)
+        if (q_abs_u32(in[i]) >= lim)
+            return 1;
+    return 0;
+}
+
 mt_status mt_q_requantize(int32_t size, const int32_t *in, int32_t in_exp,
                           int8_t *out, int32_t *out_exp)
 {
     MT_CHECK(in && out && out_exp, MT_ERR_NULL);
     MT_CHECK(size >= 1, MT_ERR_SHAPE);
     MT_CHECK(q_exp_ok(in_exp), MT_ERR_RANGE);
-    uint64_t max_abs = 0;
-    for (int32_t i = 0; i < size; i++) {
-        uint64_t a = (uint64_t)q_abs64(in[i]);
-        if (a > max_abs)
-            max_abs = a;
-    }
-    const int32_t s = q_dyn_shift(max_abs);
-    for (int32_t i = 0; i < size; i++)
-        out[i] = q_to_s8(in[i], s);
+    /* s = max(0, bitlen(max|v|) - 7) <= 25 for int32 values */
+    const int32_t s = q_dyn_shift(mt_qi_abs_or(size, in));
+    mt_qi_requantize_s8(size, in, s, out);
     *out_exp = in_exp + s;
     return MT_OK;
 }

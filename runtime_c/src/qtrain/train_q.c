@@ -141,25 +141,68 @@ static mt_status update_params(const mt_q_net *net, int32_t i, const int8_t *dy,
     const int32_t block = (net->scratch_size / 4) / per_channel;
     const int momentum = net->sgd.momentum_multiplier > 0;
     MT_CHECK(block >= 1, MT_ERR_ARENA);
+    /* the reduction limit of the dW kernels (the fast ones below do not check it) */
+    MT_CHECK((l->op == MT_QOP_LINEAR ? (int64_t)xd->n : (int64_t)yd->n * yd->h * yd->w)
+             <= Q_MAX_TERMS, MT_ERR_UNSUPPORTED);
+    /* Fused update + refresh (mt_qi_sgd_update_refresh) when there is no momentum,
+     * the update rounds stochastically (t < 0) and the forward copy is in sync with
+     * the master at a shift s_old in [0, 25] (as mt_q_net_refresh and every step
+     * leave it); else SGD, then the full refresh. */
+    const int32_t eg = edy + net->act_exp[i];
+    const int32_t s_old = net->weight_q_exp[i] - l->weight_exp;
+    const int fused = !momentum && net->sgd.lr_shift >= 0 && net->sgd.lr_shift <= 62 &&
+                      eg - net->sgd.lr_shift - l->weight_exp < 0 &&
+                      s_old >= 0 && s_old <= 25 && q_exp_ok(eg) && q_exp_ok(l->weight_exp);
+    uint32_t bits = 0;
     mt_status st = MT_OK;
     for (int32_t o0 = 0; o0 < O && st == MT_OK; o0 += block) {
         const int32_t o1 = o0 + block < O ? o0 + block : O, n = o1 - o0;
         int32_t *dw = net->scratch, *db = l->bias ? net->scratch + n * row : NULL;
-        for (int32_t k = 0; k < n * per_channel; k++)
-            net->scratch[k] = 0;
-        st = l->op == MT_QOP_CONV2D
-            ? mt_conv2d_q_backward_params(&l->conv, xd, x, wd, yd, dy, o0, o1, dw, db)
-            : mt_linear_q_backward_params(xd, x, wd, yd, dy, o0, o1, dw, db);
-        if (st == MT_OK)
+        if (l->op == MT_QOP_LINEAR || mt_qi_conv2d_fast_ok(&l->conv)) {
+            /* the fast kernels overwrite the block with the same exact sums the
+             * accumulating ones add to a zeroed block (shapes checked by the forward) */
+            if (l->op == MT_QOP_LINEAR)
+                mt_qi_linear_dw_fast(xd, x, wd, yd, dy, o0, o1, dw, db);
+            else
+                mt_qi_conv2d_dw_fast(&l->conv, xd, x, wd, yd, dy, o0, o1, dw, db);
+        } else {
+            for (int32_t k = 0; k < n * per_channel; k++)
+                net->scratch[k] = 0;
+            st = l->op == MT_QOP_CONV2D
+                ? mt_conv2d_q_backward_params(&l->conv, xd, x, wd, yd, dy, o0, o1, dw, db)
+                : mt_linear_q_backward_params(xd, x, wd, yd, dy, o0, o1, dw, db);
+        }
+        if (st == MT_OK && fused)
+            st = mt_qi_sgd_update_refresh(&net->sgd, n * row, l->weight + (int64_t)o0 * row,
+                                          l->weight_exp, dw, eg, net->rng_state,
+                                          l->weight_q + (int64_t)o0 * row, s_old, &bits);
+        else if (st == MT_OK)
             st = mt_sgd_update_q(&net->sgd, n * row, l->weight + (int64_t)o0 * row, l->weight_exp,
-                                 dw, edy + net->act_exp[i],
-                                 momentum ? l->weight_velocity + (int64_t)o0 * row : NULL,
+                                 dw, eg, momentum ? l->weight_velocity + (int64_t)o0 * row : NULL,
                                  net->rng_state);
         if (st == MT_OK && db)
             st = mt_sgd_update_q(&net->sgd, n, l->bias + o0, l->bias_exp, db, edy,
                                  momentum ? l->bias_velocity + o0 : NULL, net->rng_state);
     }
-    return st == MT_OK ? refresh_layer(net, i) : st;
+    if (st != MT_OK)
+        return st;
+    if (!fused)
+        return refresh_layer(net, i);
+    /* The forward copy: every changed element is requantized at s_old already, and
+     * the others were at s_old before. The shift is redone only if it moved: up iff
+     * a changed master left [-(2^(s_old+7) - 1), 2^(s_old+7) - 1]; down iff no
+     * master at all is >= 2^(s_old+6) in magnitude (bit length s_old + 7), which
+     * a scan of the masters that stops at the first such one settles. */
+    const int32_t count = O * row;
+    int32_t s_new = s_old;
+    if (q_dyn_shift(bits) > s_old)
+        s_new = q_dyn_shift(mt_qi_abs_or(count, l->weight));
+    else if (s_old > 0 && q_dyn_shift(bits) < s_old && !mt_qi_any_abs_ge(count, l->weight, s_old + 6))
+        s_new = q_dyn_shift(mt_qi_abs_or(count, l->weight));
+    if (s_new != s_old)
+        mt_qi_requantize_s8(count, l->weight, s_new, l->weight_q);
+    net->weight_q_exp[i] = l->weight_exp + s_new;
+    return MT_OK;
 }
 
 /* dy (gradient of act[i+1]) -> dx (of act[i], when need_dx) + the layer's update.
