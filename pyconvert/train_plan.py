@@ -150,22 +150,22 @@ def select_trainable(low: Lowered, spec: str) -> list:
     return sorted(pairs)
 
 
+def _layer_backward_reads(l, i: int, trainable: set, first: int) -> set:
+    """The forward tensors the backward of layer i reads."""
+    if i < first:
+        return set()
+    if l.op in ("conv2d", "linear"):
+        return ({l.inp} if (i, "weight") in trainable else set()) | ({l.out} if l.attrs.get("act") else set())
+    if l.op == "max_pool2d" and i > first:
+        return {l.inp}
+    if l.op in ACT_FROM_OUTPUT:
+        return {l.out}
+    return set()
+
+
 def _backward_reads(low: Lowered, trainable: set, first: int) -> set:
     """Tensors some backward step reads (they may not be overwritten in place)."""
-    needed = set()
-    for i, l in enumerate(low.layers):
-        if i < first:
-            continue
-        if l.op in ("conv2d", "linear"):
-            if (i, "weight") in trainable:
-                needed.add(l.inp)
-            if l.attrs.get("act"):
-                needed.add(l.out)
-        elif l.op == "max_pool2d" and i > first:
-            needed.add(l.inp)
-        elif l.op in ACT_FROM_OUTPUT:
-            needed.add(l.out)
-    return needed
+    return set().union(*(_layer_backward_reads(l, i, trainable, first) for i, l in enumerate(low.layers)))
 
 
 def plan_training(graph_infer, graph_train, config: TrainConfig) -> TrainPlan:
@@ -226,11 +226,11 @@ def _training_buffers(tp: TrainPlan, trainable: set) -> list:
         touch(low.tensors[l.inp].buffer, i, low.tensors[l.inp].bytes)
         touch(low.tensors[l.out].buffer, i, low.tensors[l.out].bytes)
     touch(low.tensors[low.output].buffer, L, low.tensors[low.output].bytes)
-    reads = _backward_reads(low, trainable, first)
+    # A forward tensor lives on to the last backward step that reads it (and no longer:
+    # a pool's output that the next conv's dW reads dies at that conv's backward).
     for i, l in enumerate(low.layers):
-        for t in (l.inp, l.out):
-            if i >= first and t in reads:
-                touch(low.tensors[t].buffer, back(i), low.tensors[t].bytes)
+        for t in sorted(_layer_backward_reads(l, i, trainable, first)):
+            touch(low.tensors[t].buffer, back(i), low.tensors[t].bytes)
 
     # Gradients, one buffer per activation buffer that needs one: dL/d(out of layer i)
     # lives from the step that writes it to the backward of layer i.
