@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "mt/mt.h"
 #include "../support/check.h"
+#include "../support/geometry.h"
 #include "../support/requant.h"
 #include "../support/simd_s8.h"
 
@@ -120,12 +121,8 @@ mt_status mt_linear_s8(const mt_s8_io *io, const mt_requant *quant,
     MT_CHECK(io && quant && quant->multiplier && quant->shift &&
              in_dims && in && weight_dims && weight && out_dims && out, MT_ERR_NULL);
     MT_CHECK(mt_s8_io_ok(io), MT_ERR_ARG);
-    MT_CHECK(mt_dims_ok(in_dims) && mt_dims_ok(weight_dims) && mt_dims_ok(out_dims),
-             MT_ERR_SHAPE);
-    MT_CHECK(weight_dims->h == 1 && weight_dims->w == 1, MT_ERR_SHAPE);
-    MT_CHECK(in_dims->h * in_dims->w * in_dims->c == weight_dims->c, MT_ERR_SHAPE);
-    MT_CHECK(out_dims->n == in_dims->n && out_dims->h == 1 && out_dims->w == 1 &&
-             out_dims->c == weight_dims->n, MT_ERR_SHAPE);
+    const mt_status st = mt_linear_dims(in_dims, weight_dims, out_dims);
+    MT_CHECK(st == MT_OK, st);
     MT_CHECK(weight_dims->c <= MT_S8_MAX_REDUCTION, MT_ERR_UNSUPPORTED);
     MT_CHECK(mt_requant_ok(quant->multiplier, quant->shift, weight_dims->n), MT_ERR_ARG);
 
