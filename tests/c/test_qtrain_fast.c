@@ -1,6 +1,8 @@
 /* test_qtrain_fast.c - the fast q-training kernels equal their reference twins bit for
  * bit over a grid of shapes (C = 1, padding, stride 2, batch 2, odd sizes, non-square
- * kernels), and the fused SGD + refresh equals mt_sgd_update_q + the refresh rule. */
+ * kernels), and the fused SGD + refresh equals mt_sgd_update_q + the refresh rule.
+ * tests/test_qtrain_fast.py also builds and runs this file on the emulated Cortex-M4,
+ * M7 and M33, where the assembly paths (q_dot.h, sgd_q.c, conv2d_q_fast.c) are taken. */
 #include <stdint.h>
 #include <string.h>
 #include "mt_test.h"
@@ -141,38 +143,106 @@ static void requantize_case(int32_t magnitude_bits)
     MT_EXPECT(ok);
 }
 
-/* mt_qi_sgd_update_refresh == mt_sgd_update_q, and the changed copies at s_old */
-static void sgd_case(int32_t eg, int32_t grad_bits, int32_t zeros)
+/* The copies written by a fused update (mt_qi_sgd_update_refresh / _linear_refresh)
+ * against the refresh rule, for the changed elements (grad != 0) of master m (before:
+ * m0): *bits is the exact OR of their |m| (C loop) or 0 (assembly loop), unless bit 31
+ * says that some changed master saturated or rounds outside [-127, 127] at s_old;
+ * without it every changed copy in range is q_to_s8(m, s_old), every other copy is
+ * untouched (99), and a changed master out of range shows in bits. */
+static int copies_ok(const int32_t *m, const int32_t *grad, const int8_t *q, int32_t n,
+                     int32_t s_old, uint32_t bits)
+{
+    uint32_t want = 0;
+    int flagged = 0, out = 0, ok = 1;
+    for (int32_t i = 0; i < n; i++) {
+        if (grad[i] == 0) {
+            ok &= q[i] == 99;
+            continue;
+        }
+        want |= q_abs_u32(m[i]);
+        const int64_t r = q_round_shift(m[i], s_old);
+        flagged |= r < -127 || r > 127 || m[i] == INT32_MAX || m[i] == INT32_MIN;
+        out |= q_abs_u32(m[i]) >= (1u << (s_old + 7));
+        if (!(bits & 0x80000000u) && q_abs_u32(m[i]) < (1u << (s_old + 7)))
+            ok &= q[i] == q_to_s8(m[i], s_old);
+    }
+    if (bits & 0x80000000u)
+        return ok && flagged;
+    return ok && (bits & ~want) == 0 && (!out || q_dyn_shift(bits) > s_old);
+}
+
+/* mt_qi_sgd_update_refresh == mt_sgd_update_q, and the changed copies at s_old;
+ * g_bits = grad_bits (<= 15: the assembly loop on DSP cores when 1 <= -t <= 16). */
+static void sgd_case(int32_t eg, int32_t grad_bits, int32_t zeros, int32_t s_old, int saturate)
 {
     static int32_t m1[999], m2[999], g[999];
     static int8_t q[999];
-    const int32_t n = 999, em = -25, s_old = 17;
+    const int32_t n = 999, em = -25;
     const mt_sgd_q_params p = {41943, 22, 0, 0};
     for (int32_t i = 0; i < n; i++) {
         m1[i] = m2[i] = (int32_t)next() / 128;
         g[i] = (int32_t)(next() % 8) < zeros ? 0 : (int32_t)next() / (1 << (31 - grad_bits));
         q[i] = 99;
     }
-    m1[5] = m2[5] = INT32_MAX - 3;
-    g[5] = -(1 << (grad_bits - 1));           /* saturates upward */
+    if (saturate) {
+        m1[5] = m2[5] = INT32_MAX - 3;
+        g[5] = -(1 << (grad_bits - 1));       /* saturates upward */
+    } else {                                  /* round to +-128 at s_old (near 2^(s+7)) */
+        m1[7] = m2[7] = (1 << (s_old + 7)) - (1 << (s_old - 8));
+        m1[8] = m2[8] = -m1[7];
+        g[7] = g[8] = 1;
+    }
     uint32_t r1 = 12345, r2 = 12345, bits = 0;
     MT_EXPECT_STATUS(mt_sgd_update_q(&p, n, m1, em, g, eg, NULL, &r1), MT_OK);
-    MT_EXPECT_STATUS(mt_qi_sgd_update_refresh(&p, n, m2, em, g, eg, &r2, q, s_old, &bits), MT_OK);
+    MT_EXPECT_STATUS(mt_qi_sgd_update_refresh(&p, n, m2, em, g, eg, &r2, q, s_old,
+                                              grad_bits, &bits), MT_OK);
     MT_EXPECT(r1 == r2 && same32(m1, m2, n));
-    uint32_t want = 0;
-    int ok = 1;
-    for (int32_t i = 0; i < n; i++) {
-        if (g[i] != 0 && m1[i] != m2[i])
-            ok = 0;
-        if (g[i] != 0) {
-            want |= q_abs_u32(m2[i]);
-            if (q_abs_u32(m2[i]) < (1u << (s_old + 7)))   /* inside the copy's range */
-                ok &= q[i] == q_to_s8(m2[i], s_old);
-        } else {
-            ok &= q[i] == 99;                 /* untouched */
+    MT_EXPECT(copies_ok(m2, g, q, n, s_old, bits));
+}
+
+/* mt_qi_sgd_linear_refresh (batch 1, rows x K) == dW = dy x^T + mt_sgd_update_q, or
+ * MT_ERR_UNSUPPORTED with nothing changed (no DSP, or -t outside [1, 16]). */
+static void linear_sgd_case(int32_t rows, int32_t K, int32_t eg, int32_t s_old)
+{
+    static int32_t m1[4096], m2[4096], g[4096];
+    static int8_t q[4096];
+    const int32_t em = -25, n = rows * K;
+    const mt_sgd_q_params p = {41943, 22, 0, 0};
+    fill_s8(x, K, 3);
+    fill_s8(dy, rows, 4);
+    for (int32_t o = 0; o < rows; o++)
+        for (int32_t k = 0; k < K; k++) {
+            const int32_t i = o * K + k;
+            m1[i] = m2[i] = (int32_t)next() / 128;
+            g[i] = dy[o] * x[k];
+            q[i] = 99;
         }
+    uint32_t r1 = 777, r2 = 777, bits = 0;
+    const mt_status st = mt_qi_sgd_linear_refresh(&p, rows, K, x, dy, m2, em, eg, &r2, q,
+                                                  s_old, &bits);
+    if (st == MT_ERR_UNSUPPORTED) {
+        MT_EXPECT(r2 == 777 && same32(m1, m2, n) && bits == 0);
+        return;
     }
-    MT_EXPECT(ok && bits == want);
+    MT_EXPECT_STATUS(st, MT_OK);
+    MT_EXPECT_STATUS(mt_sgd_update_q(&p, n, m1, em, g, eg, NULL, &r1), MT_OK);
+    MT_EXPECT(r1 == r2 && same32(m1, m2, n));
+    MT_EXPECT(copies_ok(m2, g, q, n, s_old, bits));
+}
+
+/* ReLU backward (word path on DSP cores), separate and in place, vs the plain rule. */
+static void relu_case(int32_t n)
+{
+    fill_s8(x, n, 2);
+    fill_s8(dy, n, 2);
+    for (int32_t i = 0; i < n; i++)
+        y_ref[i] = x[i] > 0 ? dy[i] : 0;
+    MT_EXPECT_STATUS(mt_relu_q_backward(n, x, dy, y_fast), MT_OK);
+    MT_EXPECT(memcmp(y_fast, y_ref, (size_t)n) == 0);
+    MT_EXPECT_STATUS(mt_relu_q_backward(n, x + 1, dy + 1, dy + 1), MT_OK);   /* unaligned */
+    for (int32_t i = 1; i < n; i++)
+        y_ref[i] = x[i] > 0 ? y_ref[i] : 0;   /* (already masked: unchanged) */
+    MT_EXPECT(memcmp(dy + 1, y_ref + 1, (size_t)(n - 1)) == 0);
 }
 
 int main(void)
@@ -212,7 +282,17 @@ int main(void)
     requantize_case(32);
     for (int32_t eg = -40; eg <= -4; eg += 4)      /* sh = -(eg + 3): 37 (pre > 0) down to 1 */
         for (int32_t gb = 4; gb <= 31; gb += 9)
-            sgd_case(eg, gb, 3);
-    sgd_case(-20, 14, 0);
+            for (int32_t s_old = 16; s_old <= 18; s_old++)
+                sgd_case(eg, gb, 3, s_old, s_old == 18);
+    sgd_case(-20, 14, 0, 17, 1);
+    sgd_case(-16, 15, 5, 18, 0);
+    sgd_case(-14, 15, 2, 9, 0);
+    for (int32_t eg = -22; eg <= -2; eg += 5)      /* sh = 19 .. -1 */
+        for (int32_t s_old = 0; s_old <= 25; s_old += 5) {
+            linear_sgd_case(7, 33, eg, s_old);
+            linear_sgd_case(3, 400, eg, s_old);
+        }
+    for (int32_t n = 1; n <= 41; n += 8)
+        relu_case(n);
     return mt_test_summary("test_qtrain_fast");
 }

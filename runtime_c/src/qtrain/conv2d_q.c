@@ -96,9 +96,16 @@ mt_status mt_conv2d_q(const mt_q_ctx *ctx, const mt_conv_params *p, int32_t relu
     MT_CHECK(q_ctx_ok(ctx, count * 4), MT_ERR_ARENA);
     int32_t *acc = (int32_t *)ctx->buf;
     const int32_t e_acc = ex + ew;
-    const int32_t s = mt_qi_conv2d_fast_ok(p)
-        ? mt_qi_conv2d_acc_fast(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc)
-        : mt_qi_conv2d_acc_ref(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc);
+    int32_t s = -1;
+    if (mt_qi_conv2d_fast_ok(p)) {
+        /* the scratch beyond the accumulators holds the split filter (DSP cores) */
+        s = mt_qi_conv2d_acc_dsp(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc,
+                                 (uint32_t *)(acc + count), (int32_t)(ctx->size / 4 - count));
+        if (s < 0)
+            s = mt_qi_conv2d_acc_fast(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc);
+    } else {
+        s = mt_qi_conv2d_acc_ref(p, relu, xd, x, fd, w, bias, e_acc - eb, yd, acc);
+    }
     mt_qi_requantize_s8(count, acc, s, y);
     *ey = e_acc + s;
     return MT_OK;

@@ -2,6 +2,10 @@
  * both only select or zero values, so the caller keeps the input's exponent for
  * the output, and dy's exponent for dx). */
 #include "q_internal.h"
+#include <string.h>
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
 
 static mt_status check_pool(const mt_pool_params *p, const mt_dims *xd, const mt_dims *yd)
 {
@@ -185,7 +189,28 @@ mt_status mt_relu_q_backward(int32_t size, const int8_t *y, const int8_t *dy, in
 {
     MT_CHECK(y && dy && dx, MT_ERR_NULL);
     MT_CHECK(size >= 1, MT_ERR_SHAPE);
-    for (int32_t i = 0; i < size; i++)
+    int32_t i = 0;
+#if defined(__ARM_FEATURE_DSP)
+    /* Four bytes at a time: SSUB8 y - 1 sets the GE flag of the lanes with y >= 1,
+     * SEL then takes dy there and 0 elsewhere (in place is fine: word by word). */
+    for (; i + 4 <= size; i += 4) {
+        uint32_t yv, gv;
+        memcpy(&yv, y + i, 4);
+        memcpy(&gv, dy + i, 4);
+        uint32_t r;
+#if defined(__GNUC__)
+        /* one asm statement: nothing may come between the GE flags and SEL */
+        __asm__("ssub8  %0, %1, %2\n\t"
+                "sel    %0, %3, %4"
+                : "=&r"(r) : "r"(yv), "r"(0x01010101u), "r"(gv), "r"(0u) : "cc");
+#else
+        (void)__ssub8(yv, 0x01010101u);
+        r = __sel(gv, 0u);
+#endif
+        memcpy(dx + i, &r, 4);
+    }
+#endif
+    for (; i < size; i++)
         dx[i] = y[i] > 0 ? dy[i] : 0;
     return MT_OK;
 }

@@ -157,7 +157,7 @@ static inline void q_dot4_split(const uint32_t *xs, int32_t words, const int8_t 
 {
     int32_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3];
     if (words > 0) {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__OPTIMIZE__)    /* (-O0 keeps too few registers free) */
         const int8_t *wa = w, *wb = w + 2 * stride;       /* rows 0-1 and 2-3 */
         uint32_t xe, xo, t0, t1;
         __asm__ volatile(
@@ -236,9 +236,51 @@ static inline int32_t q_dot_s8(const int8_t *x, const int8_t *w, int32_t len, in
     return s;
 }
 
-/* acc[i] += g * v[i] for i < len (int32 accumulators, int8 values). */
+/* acc[i] += g * v[i] for i < len (int32 accumulators, int8 values, |g| < 2^15 on
+ * DSP cores). With the DSP extension and GCC, four elements per word of v: SXTB16
+ * splits it into bytes (0, 2) and (1, 3), and SMLABB / SMLATB add the bottom / top
+ * lane times g to the accumulators, read and written as two LDRD / STRD (acc is
+ * int32, so word-aligned): 13 instructions per 4 elements. */
 static inline void q_axpy_s8(int32_t *acc, int32_t g, const int8_t *v, int32_t len)
 {
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    if (len > 0) {
+        uint32_t x, e;
+        int32_t a0, a1, a2, a3, words = len >> 2, tail = len & 3;
+        __asm__ volatile(
+            "cmp    %[n], #0\n\t"
+            "beq    2f\n"
+            "1:\n\t"
+            "ldr    %[x], [%[vp]], #4\n\t"
+            "ldrd   %[a0], %[a1], [%[ap]]\n\t"
+            "ldrd   %[a2], %[a3], [%[ap], #8]\n\t"
+            "sxtb16 %[e], %[x]\n\t"
+            "sxtb16 %[x], %[x], ror #8\n\t"
+            "smlabb %[a0], %[e], %[g], %[a0]\n\t"
+            "smlabb %[a1], %[x], %[g], %[a1]\n\t"
+            "smlatb %[a2], %[e], %[g], %[a2]\n\t"
+            "smlatb %[a3], %[x], %[g], %[a3]\n\t"
+            "strd   %[a2], %[a3], [%[ap], #8]\n\t"
+            "strd   %[a0], %[a1], [%[ap]], #16\n\t"
+            "subs   %[n], %[n], #1\n\t"
+            "bne    1b\n"
+            "2:\n\t"
+            "cmp    %[t], #0\n\t"
+            "beq    4f\n"
+            "3:\n\t"                             /* the last len mod 4 elements */
+            "ldrsb  %[x], [%[vp]], #1\n\t"
+            "ldr    %[a0], [%[ap]]\n\t"
+            "smlabb %[a0], %[x], %[g], %[a0]\n\t"
+            "str    %[a0], [%[ap]], #4\n\t"
+            "subs   %[t], %[t], #1\n\t"
+            "bne    3b\n"
+            "4:\n\t"
+            : [ap] "+r"(acc), [vp] "+r"(v), [n] "+r"(words), [t] "+r"(tail), [x] "=&r"(x),
+              [e] "=&r"(e), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
+            : [g] "r"(g)
+            : "cc", "memory");
+    }
+#else
     int32_t i = 0;
     for (; i + 4 <= len; i += 4) {
         const int32_t a0 = acc[i] + g * v[i], a1 = acc[i + 1] + g * v[i + 1];
@@ -250,6 +292,15 @@ static inline void q_axpy_s8(int32_t *acc, int32_t g, const int8_t *v, int32_t l
     }
     for (; i < len; i++)
         acc[i] += g * v[i];
+#endif
+}
+
+/* q_axpy_s8 over rows: acc[r*as + i] += g * v[r*vs + i], r < rows, i < len. */
+static inline void q_axpy_rows_s8(int32_t *acc, int32_t as, int32_t g, const int8_t *v,
+                                  int32_t vs, int32_t rows, int32_t len)
+{
+    for (; rows > 0; rows--, acc += as, v += vs)
+        q_axpy_s8(acc, g, v, len);
 }
 
 #endif /* MT_Q_DOT_H */

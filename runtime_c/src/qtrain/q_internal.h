@@ -11,6 +11,13 @@
 #include "mt/mt_q.h"
 #include "../support/check.h"
 
+/* The assembly loops of sgd_q.c and the engine's fused linear update: GCC, optimising
+ * (-O0 keeps too few registers free for them), on cores with the DSP extension
+ * (Cortex-M4/M7/M33). */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__)
+#define Q_DSP_ASM 1
+#endif
+
 #define Q_EXP_LIMIT 4096          /* |exponent| accepted from callers             */
 #define Q_MAX_TERMS 131071        /* 2^17 - 1 products of |v| <= 2^14 fit int32    */
 #define Q_INT8_MAX 127            /* q-tensor values are symmetric: [-127, 127]   */
@@ -159,6 +166,16 @@ int32_t mt_qi_conv2d_acc_fast(const mt_conv_params *p, int32_t relu,
                               const mt_dims *fd, const int8_t *w,
                               const int32_t *bias, int32_t bias_shift,
                               const mt_dims *yd, int32_t *acc);
+/* The DSP cores' forward (conv2d_q_fast.c), groups 1 and dilation 1: as _fast, with
+ * the filter split once into spare (spare_words uint32, or a stack buffer when that is
+ * too small); returns -1 (nothing written) where it does not apply (no DSP, filter
+ * rows too long): then take _fast. */
+int32_t mt_qi_conv2d_acc_dsp(const mt_conv_params *p, int32_t relu,
+                             const mt_dims *xd, const int8_t *x,
+                             const mt_dims *fd, const int8_t *w,
+                             const int32_t *bias, int32_t bias_shift,
+                             const mt_dims *yd, int32_t *acc,
+                             uint32_t *spare, int32_t spare_words);
 /* conv dx: acc (N,H,W,C) int32 = the transposed conv of dy (OVERWRITTEN); returns s. */
 int32_t mt_qi_conv2d_dx_ref(const mt_conv_params *p, const mt_dims *xd,
                             const mt_dims *fd, const int8_t *w,
@@ -184,10 +201,25 @@ mt_status mt_qi_maxpool2d_backward_ref(const mt_pool_params *p, const mt_dims *x
                                        const int8_t *x, const mt_dims *yd,
                                        const int8_t *dy, int8_t *dx);
 /* SGD without momentum (t < 0) fused with the refresh of the changed forward-copy
- * elements at shift s_old; *bits |= |master| of the changed elements (sgd_q.c). */
+ * elements at shift s_old (sgd_q.c). g_bits: every |grad| < 2^g_bits (32 if unknown;
+ * <= 15 lets DSP cores take the assembly loop). *bits |= |master| of the changed
+ * elements the C loop did; the assembly loop adds nothing, or bit 31 when a copy it
+ * wrote may be wrong (some changed master saturated or rounds outside [-127, 127]):
+ * then the caller redoes the layer's shift and whole copy. Without bit 31 every
+ * changed copy is refresh(master) at s_old and no changed |master| >= 2^(s_old+7). */
 mt_status mt_qi_sgd_update_refresh(const mt_sgd_q_params *p, int32_t size,
                                    int32_t *master, int32_t em,
                                    const int32_t *grad, int32_t eg, uint32_t *rng,
-                                   int8_t *weight_q, int32_t s_old, uint32_t *bits);
+                                   int8_t *weight_q, int32_t s_old, int32_t g_bits,
+                                   uint32_t *bits);
+
+/* The same for a linear layer at batch 1 without storing dW: rows output channels of
+ * K weights, grad[o][k] = dy[o] * x[k], the same draws and results as dW +
+ * mt_qi_sgd_update_refresh (the assembly loop's *bits rule). DSP cores with GCC only,
+ * for 1 <= -t <= 16 and s_old >= 1: MT_ERR_UNSUPPORTED otherwise, before any change. */
+mt_status mt_qi_sgd_linear_refresh(const mt_sgd_q_params *p, int32_t rows, int32_t K,
+                                   const int8_t *x, const int8_t *dy, int32_t *master,
+                                   int32_t em, int32_t eg, uint32_t *rng, int8_t *weight_q,
+                                   int32_t s_old, uint32_t *bits);
 
 #endif /* MT_Q_INTERNAL_H */

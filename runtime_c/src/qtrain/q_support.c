@@ -1,5 +1,9 @@
 /* q_support.c - PRNG, rounding helpers and dynamic requantization of q-tensors. */
 #include "q_internal.h"
+#include <string.h>
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
 
 uint32_t mt_q_rand(uint32_t *state)
 {
@@ -48,7 +52,24 @@ void mt_qi_requantize_s8(int64_t count, const int32_t *in, int32_t s, int8_t *ou
     }
     const uint32_t base = 1u << (31 - s);
     const int32_t s1 = s - 1;
-    for (int32_t i = 0; i < n; i++) {
+    int32_t i = 0;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    /* Four values per word: r = SSAT8(ASR(ASR(v, s-1) + 1, 1)) = floor(v / 2^s + 1/2)
+     * clamped to [-128, 127] (GCC's >> of a negative int is arithmetic, as ASR), packed;
+     * then -128 -> -127 per byte: QSUB8 of 1 saturates only -128 (and -127) at -128,
+     * QADD8 of 1 restores every other byte: max(r, -127). */
+    for (; i + 4 <= n; i += 4) {
+        const int32_t r0 = __ssat(((in[i] >> s1) + 1) >> 1, 8);
+        const int32_t r1 = __ssat(((in[i + 1] >> s1) + 1) >> 1, 8);
+        const int32_t r2 = __ssat(((in[i + 2] >> s1) + 1) >> 1, 8);
+        const int32_t r3 = __ssat(((in[i + 3] >> s1) + 1) >> 1, 8);
+        uint32_t v = ((uint32_t)r0 & 0xffu) | ((uint32_t)r1 & 0xffu) << 8 |
+                     ((uint32_t)r2 & 0xffu) << 16 | (uint32_t)r3 << 24;
+        v = __qadd8(__qsub8(v, 0x01010101u), 0x01010101u);
+        memcpy(out + i, &v, 4);
+    }
+#endif
+    for (; i < n; i++) {
         const uint32_t w = ((uint32_t)in[i] ^ 0x80000000u) >> s1;
         const int32_t r = (int32_t)((w + 1u) >> 1) - (int32_t)base;    /* in [-128, 128] */
         out[i] = (int8_t)(r > Q_INT8_MAX ? Q_INT8_MAX : r < -Q_INT8_MAX ? -Q_INT8_MAX : r);

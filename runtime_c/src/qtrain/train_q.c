@@ -158,6 +158,21 @@ static mt_status update_params(const mt_q_net *net, int32_t i, const int8_t *dy,
     for (int32_t o0 = 0; o0 < O && st == MT_OK; o0 += block) {
         const int32_t o1 = o0 + block < O ? o0 + block : O, n = o1 - o0;
         int32_t *dw = net->scratch, *db = l->bias ? net->scratch + n * row : NULL;
+#if defined(Q_DSP_ASM)
+        if (fused && l->op == MT_QOP_LINEAR && xd->n == 1 &&
+            mt_qi_sgd_linear_refresh(&net->sgd, n, row, x, dy + o0, l->weight + (int64_t)o0 * row,
+                                     l->weight_exp, eg, net->rng_state,
+                                     l->weight_q + (int64_t)o0 * row, s_old, &bits) == MT_OK) {
+            /* batch 1: dW[o][k] = dy[o] x[k] went straight into the update; db = dy */
+            if (db) {
+                for (int32_t o = o0; o < o1; o++)
+                    db[o - o0] = dy[o];
+                st = mt_sgd_update_q(&net->sgd, n, l->bias + o0, l->bias_exp, db, edy, NULL,
+                                     net->rng_state);
+            }
+            continue;
+        }
+#endif
         if (l->op == MT_QOP_LINEAR || mt_qi_conv2d_fast_ok(&l->conv)) {
             /* the fast kernels overwrite the block with the same exact sums the
              * accumulating ones add to a zeroed block (shapes checked by the forward) */
@@ -172,10 +187,19 @@ static mt_status update_params(const mt_q_net *net, int32_t i, const int8_t *dy,
                 ? mt_conv2d_q_backward_params(&l->conv, xd, x, wd, yd, dy, o0, o1, dw, db)
                 : mt_linear_q_backward_params(xd, x, wd, yd, dy, o0, o1, dw, db);
         }
-        if (st == MT_OK && fused)
+        if (st == MT_OK && fused) {
+            /* |dW| <= N * 127^2 < 2^15 for a linear layer at batch N <= 2; conv: the
+             * block's bit length (cheap next to the update) */
+#if defined(Q_DSP_ASM)
+            const int32_t g_bits = l->op == MT_QOP_LINEAR && xd->n <= 2
+                ? 15 : q_bitlen64(mt_qi_abs_or((int64_t)n * row, dw));
+#else
+            const int32_t g_bits = 32;          /* only the assembly loop uses it */
+#endif
             st = mt_qi_sgd_update_refresh(&net->sgd, n * row, l->weight + (int64_t)o0 * row,
                                           l->weight_exp, dw, eg, net->rng_state,
-                                          l->weight_q + (int64_t)o0 * row, s_old, &bits);
+                                          l->weight_q + (int64_t)o0 * row, s_old, g_bits, &bits);
+        }
         else if (st == MT_OK)
             st = mt_sgd_update_q(&net->sgd, n * row, l->weight + (int64_t)o0 * row, l->weight_exp,
                                  dw, eg, momentum ? l->weight_velocity + (int64_t)o0 * row : NULL,
@@ -192,14 +216,21 @@ static mt_status update_params(const mt_q_net *net, int32_t i, const int8_t *dy,
      * the others were at s_old before. The shift is redone only if it moved: up iff
      * a changed master left [-(2^(s_old+7) - 1), 2^(s_old+7) - 1]; down iff no
      * master at all is >= 2^(s_old+6) in magnitude (bit length s_old + 7), which
-     * a scan of the masters that stops at the first such one settles. */
+     * a scan of the masters that stops at the first such one settles. The assembly
+     * loops (DSP cores) report no |master|, only bit 31 when a changed master left
+     * that range or a copy they wrote may be off (it rounded to +-128): then the
+     * shift and the whole copy are redone; without it they leave the scan to decide. */
     const int32_t count = O * row;
     int32_t s_new = s_old;
-    if (q_dyn_shift(bits) > s_old)
+    int redo = 0;
+    if ((bits & 0x80000000u) != 0 || q_dyn_shift(bits) > s_old) {
         s_new = q_dyn_shift(mt_qi_abs_or(count, l->weight));
-    else if (s_old > 0 && q_dyn_shift(bits) < s_old && !mt_qi_any_abs_ge(count, l->weight, s_old + 6))
+        redo = 1;               /* bit 31: some changed copy may be off (q_internal.h) */
+    } else if (s_old > 0 && q_dyn_shift(bits) < s_old &&
+               !mt_qi_any_abs_ge(count, l->weight, s_old + 6)) {
         s_new = q_dyn_shift(mt_qi_abs_or(count, l->weight));
-    if (s_new != s_old)
+    }
+    if (redo || s_new != s_old)
         mt_qi_requantize_s8(count, l->weight, s_new, l->weight_q);
     net->weight_q_exp[i] = l->weight_exp + s_new;
     return MT_OK;
