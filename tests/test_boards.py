@@ -194,6 +194,24 @@ def test_logic_mlp_bench_on_every_board(board_model, board):
     assert 0 < r["stack_bytes"] <= get_profile(board).stack_reserve
 
 
+def test_benchmark_script_writes_every_mode(tmp_path):
+    """benchmarks/bench_boards.py (the issue 8 table) on the smallest model and one
+    board: inference and training rows for float32 and int8, markdown and JSON, and the
+    markdown again from the JSON alone."""
+    import runpy
+    script = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "bench_boards.py"))
+    assert script["main"](["--models", "logic_mlp", "--boards", "mps2-an386", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    rows = {(r["dtype"], r["mode"]): r for r in saved["results"]}
+    assert set(rows) == {(d, m) for d in ("float32", "int8") for m in ("inference", "training")}
+    assert rows[("int8", "training")]["integer_only"] and rows[("float32", "training")]["instructions_per_step"] > 0
+    text = (tmp_path / "results.md").read_text()
+    assert "## Inference" in text and "## Training" in text
+    (tmp_path / "results.md").unlink()
+    assert script["main"](["--from-json", str(tmp_path / "results.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "results.md").read_text() == text
+
+
 def test_instruction_counts_are_deterministic(board_model):
     model = board_model("lenet5", "mps2-an386")
     first, second = model.bench(), model.bench()
