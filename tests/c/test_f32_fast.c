@@ -6,7 +6,9 @@
  * for linear; taps in filter order), so the outputs must be bit-identical, not
  * just close. The grid covers C = 1, odd sizes, padding (per side), stride 2,
  * row dilation, batch 2, O not a multiple of the block, partial pixel tiles,
- * no bias, and the fused clamp; guard words catch writes past the output. */
+ * no bias, and the fused clamp; guard words catch writes past the output.
+ * test_conv_border covers the padded border (clipped rows in the tiles, clipped
+ * columns in conv_pixel_clipped) as the fused conv+pool bands produce it. */
 #include <math.h>
 #include <string.h>
 #include "mt/mt.h"
@@ -93,6 +95,51 @@ static void test_conv_grid(void)
     /* geometries the fast path leaves to the reference (column dilation, groups) */
     MT_EXPECT(conv_case(2, 4, 9, 9, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2, 1, &CLIP, 7));
     MT_EXPECT(conv_case(1, 4, 6, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, NULL, 8));
+}
+
+/* The padded border (conv_pixel_clipped, and tiles with clipped rows): padding on
+ * one side at a time and on all, as the engine's bands get it (top only, bottom
+ * only), C = 1 and 3x3 like digits_cnn's conv1, O = 1 .. 7 (the 4-channel passes
+ * with 1..3 repeated channels), odd sizes, stride 2, row dilation, a kernel taller
+ * and wider than the input, and windows wholly in the padding (pad >= kernel). */
+static void test_conv_border(void)
+{
+    static const int pads[][4] = { { 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, 1, 0 }, { 0, 0, 0, 1 },
+                                   { 1, 1, 1, 1 }, { 2, 1, 0, 2 }, { 0, 2, 2, 1 }, { 3, 3, 3, 3 } };
+    const mt_range_f32 *acts[] = { NULL, &RELU, &CLIP };
+    unsigned seed = 321;
+    int run = 0;
+    for (int pi = 0; pi < 8; pi++)
+        for (int o = 1; o <= 7; o++)
+            for (int variant = 0; variant < 6; variant++) {
+                const int c = variant < 3 ? 1 : 1 + variant % 3, k = 3 + (variant == 5) * 2;
+                const int h = 2 + variant + o % 3, w = 3 + (o + variant) % 6;
+                const int s = 1 + (variant == 2), dil = 1 + (variant == 4);
+                run += conv_case(1 + (variant == 1), c, h, w, o, k, k - (variant == 3), s, 1,
+                                 pads[pi][0], pads[pi][1], pads[pi][2], pads[pi][3], dil, 1, 1,
+                                 (o + variant) % 4 != 0, acts[(pi + o + variant) % 3], seed++);
+            }
+    MT_EXPECT(run > 300);
+    /* digits_cnn's conv1 and conv2 whole, and their fused bands (2 rows each) */
+    MT_EXPECT(conv_case(1, 1, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, &RELU, 41));
+    MT_EXPECT(conv_case(1, 1, 3, 8, 8, 3, 3, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, &RELU, 42));
+    MT_EXPECT(conv_case(1, 1, 4, 8, 8, 3, 3, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, &RELU, 43));
+    MT_EXPECT(conv_case(1, 1, 3, 8, 8, 3, 3, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, &RELU, 44));
+    MT_EXPECT(conv_case(1, 8, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, &RELU, 45));
+    /* a -0 bias and zero inputs: a skipped padding tap must not turn -0 into +0 */
+    {
+        static float x[4 * 4], wt[3 * 3], y_fast[4 * 4], y_ref[4 * 4];
+        const float b = -0.0f;
+        const mt_conv_params p = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+        const mt_dims xd = { 1, 4, 4, 1 }, wd = { 1, 3, 3, 1 }, yd = { 1, 4, 4, 1 };
+        for (int i = 0; i < 16; i++)
+            x[i] = -0.0f;
+        for (int i = 0; i < 9; i++)
+            wt[i] = 1.0f;
+        MT_EXPECT_STATUS(mt_conv2d_f32(&p, NULL, &xd, x, &wd, wt, &b, &yd, y_fast), MT_OK);
+        MT_EXPECT_STATUS(mt_conv2d_f32_reference(&p, NULL, &xd, x, &wd, wt, &b, &yd, y_ref), MT_OK);
+        MT_EXPECT(same_bits(y_fast, y_ref, 16));
+    }
 }
 
 static void linear_case(int n, int k, int o, int with_bias, const mt_range_f32 *act, unsigned seed)
@@ -192,6 +239,7 @@ static void test_maxpool_grid(void)
 int main(void)
 {
     test_conv_grid();
+    test_conv_border();
     test_linear_grid();
     test_specials();
     test_maxpool_grid();

@@ -73,9 +73,23 @@ static void conv_forward_direct(const mt_conv_shape *s, const float *in, const f
  * accumulators in FPU registers, so each input value loaded feeds 2 (3)
  * multiply-adds and each weight TILE_PX (about 2 (1.75) instructions per MAC in
  * the inner loop on a Cortex-M4F). The 4 pixels need not be neighbours (each has
- * its own pointer), so a tile may span output rows. Pixels whose window touches
- * the padding use conv_pixel_direct.                                        */
+ * its own pointer), so a tile may span output rows. A window that reaches past
+ * the top or bottom (padding rows) keeps its inside rows ky0 .. ky1 - 1: still
+ * one run per row in input and filter, so it goes through the same tiles (with
+ * KH = ky1 - ky0, from filter row ky0), its pixels grouped with others of the
+ * same row range. A window that reaches past the left or right edge uses
+ * conv_pixel_clipped (below): one pixel x 4 channels over the clipped runs.
+ * Either way only the inside taps are added, in filter order, as the
+ * reference does (the padding taps add no term at all, not a zero product). */
 #define TILE_PX 4
+
+/* conv_block stays out of line: inlined into its caller, GCC's register
+ * allocation of the tile loops gets worse (extra moves in the inner loop). */
+#if defined(__GNUC__)
+#define F32_NOINLINE __attribute__((noinline))
+#else
+#define F32_NOINLINE
+#endif
 
 /* The fused activation as a plain [lo, hi]: v = max(v, lo), then min(v, hi).
  * No act is [-inf, inf]. A bound at -inf / +inf never changes a value (NaN
@@ -237,13 +251,18 @@ static void conv_tile_4x3(const float *const x[TILE_PX], float *const y[TILE_PX]
     y[3][o + 2] = r3;
 }
 
-/* Every output channel of `count` (1..TILE_PX) interior pixels: window starts x[p],
- * outputs y[p] (O floats each). Unused slots repeat the last pixel and an odd
- * last channel is computed twice (see conv_tile_4x2). Channels go three at a
- * time when O is a multiple of 3, else two at a time.                       */
-static void conv_block(const mt_conv_shape *s, const float *x[TILE_PX], float *y[TILE_PX],
-                       int32_t count, const float *filter, const float *bias,
-                       int bounds, float lo, float hi)
+/* Every output channel of `count` (1..TILE_PX) pixels whose window columns lie
+ * inside the input and whose window rows ky0 .. ky0 + kh - 1 are the ones inside
+ * (the same for all of them): window starts x[p] (at row ky0), outputs y[p] (O
+ * floats each); filter = the filter + ky0*KW*C (filter rows ky0.. of channel 0;
+ * those rows are contiguous in OHWI, so the skipped rows just shorten the run).
+ * Unused slots repeat the last pixel and an odd last channel is computed twice
+ * (see conv_tile_4x2). Channels go three at a time when O is a multiple of 3,
+ * else two at a time.                                                       */
+static F32_NOINLINE void conv_block(const mt_conv_shape *s, const float *x[TILE_PX],
+                                    float *y[TILE_PX], int32_t count, int32_t kh,
+                                    const float *filter, const float *bias,
+                                    int bounds, float lo, float hi)
 {
     const int32_t L = s->KW * s->C, K = s->KH * L;
     const int32_t row_skip = s->dh * s->W * s->C - L;
@@ -255,7 +274,7 @@ static void conv_block(const mt_conv_shape *s, const float *x[TILE_PX], float *y
         for (int32_t o = 0; o < s->O; o += 3) {
             const float zero[3] = { 0.0f, 0.0f, 0.0f };
             conv_tile_4x3(x, y, o, filter + o * K, filter + (o + 1) * K, filter + (o + 2) * K,
-                          bias ? bias + o : zero, s->KH, L, row_skip, bounds, lo, hi);
+                          bias ? bias + o : zero, kh, L, row_skip, bounds, lo, hi);
         }
         return;
     }
@@ -263,42 +282,150 @@ static void conv_block(const mt_conv_shape *s, const float *x[TILE_PX], float *y
         const int32_t o1 = o + 1 < s->O ? o + 1 : o;
         conv_tile_4x2(x, y, o, o1, filter + o * K, filter + o1 * K,
                       bias ? bias[o] : 0.0f, bias ? bias[o1] : 0.0f,
-                      s->KH, L, row_skip, bounds, lo, hi);
+                      kh, L, row_skip, bounds, lo, hi);
     }
 }
 
+/* One output pixel whose window is clipped by the padding: only the taps of rows
+ * ky0 .. ky0 + kh - 1 and columns kx0 .. kx0 + kw - 1 lie inside the input (kh,
+ * kw >= 1). x = the input at (iy0 + ky0*dh, ix0 + kx0); each window row is a run
+ * of R = kw*C floats, in the filter from w[ky][kx0] on. Channels go four at a
+ * time (o, o+1, o+2, o+3 clipped to O - 1: a repeated last channel is computed and
+ * stored twice), so each input value loaded feeds four multiply-adds:
+ *   y[o] = clamp( b[o] + sum_{rows, j < R} x[row*(dh*W*C) + j] * w[o][ky0+row][kx0*C + j] )
+ * the taps in the reference's order, padding taps skipped (no term added).    */
+static void conv_pixel_clipped(const mt_conv_shape *s, const float *x, float *y,
+                               int32_t ky0, int32_t kh, int32_t kx0, int32_t kw,
+                               const float *filter, const float *bias, const mt_range_f32 *act)
+{
+    const int32_t L = s->KW * s->C, K = s->KH * L, R = kw * s->C;
+    const int32_t x_skip = s->dh * s->W * s->C - R, w_skip = L - R;
+    const float *const w_start = filter + ky0 * L + kx0 * s->C;
+    for (int32_t o = 0; o < s->O; o += 4) {
+        const int32_t o1 = o + 1 < s->O ? o + 1 : o, o2 = o + 2 < s->O ? o + 2 : o1;
+        const int32_t o3 = o + 3 < s->O ? o + 3 : o2;
+        float s0 = bias ? bias[o] : 0.0f, s1 = bias ? bias[o1] : 0.0f;
+        float s2 = bias ? bias[o2] : 0.0f, s3 = bias ? bias[o3] : 0.0f;
+        const float *w0 = w_start + o * K, *w1 = w_start + o1 * K;
+        const float *w2 = w_start + o2 * K, *w3 = w_start + o3 * K;
+        const float *xp = x;
+        int32_t r = kh;
+        do {
+            int32_t j = R;
+            do {
+                const float a = *xp++;
+                s0 = mt_mla_f32(s0, a, *w0++);
+                s1 = mt_mla_f32(s1, a, *w1++);
+                s2 = mt_mla_f32(s2, a, *w2++);
+                s3 = mt_mla_f32(s3, a, *w3++);
+            } while (--j);
+            xp += x_skip;
+            w0 += w_skip;
+            w1 += w_skip;
+            w2 += w_skip;
+            w3 += w_skip;
+        } while (--r);
+        y[o] = clamp_f32(s0, act);
+        y[o1] = clamp_f32(s1, act);
+        y[o2] = clamp_f32(s2, act);
+        y[o3] = clamp_f32(s3, act);
+    }
+}
+
+/* The pending tile of conv_forward_fast: up to TILE_PX pixels (window starts x[],
+ * outputs y[]) that share the window row range ky0 .. ky0 + kh - 1, and what
+ * conv_block needs besides.                                                 */
+typedef struct {
+    const mt_conv_shape *s;
+    const float *filter, *bias;
+    int bounds;
+    float lo, hi;
+    const float *x[TILE_PX];
+    float *y[TILE_PX];
+    int32_t count, ky0, kh;   /* the pending tile: its pixels and their row range */
+} conv_tiler;
+
+/* Compute the pending tile (if any). */
+static void tiler_flush(conv_tiler *t)
+{
+    if (t->count > 0)
+        conv_block(t->s, t->x, t->y, t->count, t->kh, t->filter + t->ky0 * t->s->KW * t->s->C,
+                   t->bias, t->bounds, t->lo, t->hi);
+    t->count = 0;
+}
+
+/* Every pixel: those whose window columns lie inside the input go through the
+ * tiles (4 at a time; rows clipped to the ones inside, the pixels of a tile
+ * sharing that row range), those with clipped columns through
+ * conv_pixel_clipped, and a window wholly in the padding (no tap) through the
+ * direct loop. On a row, the pixels with whole columns are ox in [ox_lo, ox_hi).*/
 static void conv_forward_fast(const mt_conv_shape *s, const float *in, const float *filter,
                               const float *bias, const mt_range_f32 *act, float *out)
 {
-    const float lo = act ? act->lo : -INFINITY, hi = act ? act->hi : INFINITY;
-    const int bounds = (lo > -INFINITY ? CLAMP_LO : 0) | (hi < INFINITY ? CLAMP_HI : 0);
-    const float *x[TILE_PX];
-    float *y[TILE_PX];
-    int32_t count = 0;
-    const int32_t span_h = (s->KH - 1) * s->dh;   /* window height - 1 */
+    conv_tiler t;
+    t.s = s;
+    t.filter = filter;
+    t.bias = bias;
+    t.lo = act ? act->lo : -INFINITY;
+    t.hi = act ? act->hi : INFINITY;
+    t.bounds = (t.lo > -INFINITY ? CLAMP_LO : 0) | (t.hi < INFINITY ? CLAMP_HI : 0);
+    t.count = t.ky0 = t.kh = 0;
+    int32_t ox_lo = 0, ox_hi = s->OW;
+    while (ox_lo < s->OW && ox_lo * s->sw - s->pl < 0)
+        ox_lo++;
+    while (ox_hi > ox_lo && (ox_hi - 1) * s->sw - s->pl + s->KW > s->W)
+        ox_hi--;
+    const int32_t step = s->sw * s->C;   /* input distance of neighbouring pixels */
     for (int32_t n = 0; n < s->N; n++) {
         const float *x_n = in + n * s->H * s->W * s->C;
         for (int32_t oy = 0; oy < s->OH; oy++) {
             const int32_t iy = oy * s->sh - s->pt;
-            const int rows_inside = iy >= 0 && iy + span_h < s->H;
+            float *y_row = out + (n * s->OH + oy) * s->OW * s->O;
+            /* the window rows inside the input: ky0 .. ky1 - 1 (a contiguous range) */
+            int32_t ky0 = 0, ky1 = s->KH;
+            while (ky0 < s->KH && iy + ky0 * s->dh < 0)
+                ky0++;
+            while (ky1 > ky0 && iy + (ky1 - 1) * s->dh >= s->H)
+                ky1--;
+            const int32_t kh = ky1 - ky0;
+            if (kh <= 0) {   /* the window reads only padding */
+                for (int32_t ox = 0; ox < s->OW; ox++)
+                    conv_pixel_direct(s, x_n, oy, ox, filter, bias, act, y_row + ox * s->O);
+                continue;
+            }
+            const float *x_row = x_n + (iy + ky0 * s->dh) * s->W * s->C;   /* column 0 */
             for (int32_t ox = 0; ox < s->OW; ox++) {
+                if (ox == ox_lo) {   /* the whole-column pixels, into tiles */
+                    if (t.ky0 != ky0 || t.kh != kh) {
+                        tiler_flush(&t);
+                        t.ky0 = ky0;
+                        t.kh = kh;
+                    }
+                    const float *xp = x_row + (ox_lo * s->sw - s->pl) * s->C;
+                    for (; ox < ox_hi; ox++, xp += step) {
+                        t.x[t.count] = xp;
+                        t.y[t.count] = y_row + ox * s->O;
+                        if (++t.count == TILE_PX) {
+                            conv_block(s, t.x, t.y, TILE_PX, kh, filter + ky0 * s->KW * s->C,
+                                       bias, t.bounds, t.lo, t.hi);
+                            t.count = 0;
+                        }
+                    }
+                    if (ox == s->OW)
+                        break;
+                }
                 const int32_t ix = ox * s->sw - s->pl;
-                float *y_px = out + ((n * s->OH + oy) * s->OW + ox) * s->O;
-                if (!rows_inside || ix < 0 || ix + s->KW > s->W) {
-                    conv_pixel_direct(s, x_n, oy, ox, filter, bias, act, y_px);
-                    continue;
-                }
-                x[count] = x_n + (iy * s->W + ix) * s->C;
-                y[count] = y_px;
-                if (++count == TILE_PX) {
-                    conv_block(s, x, y, count, filter, bias, bounds, lo, hi);
-                    count = 0;
-                }
+                const int32_t kx0 = ix < 0 ? -ix : 0;
+                const int32_t kx1 = ix + s->KW > s->W ? s->W - ix : s->KW;
+                if (kx1 <= kx0)
+                    conv_pixel_direct(s, x_n, oy, ox, filter, bias, act, y_row + ox * s->O);
+                else
+                    conv_pixel_clipped(s, x_row + (ix + kx0) * s->C, y_row + ox * s->O, ky0, kh,
+                                       kx0, kx1 - kx0, filter, bias, act);
             }
         }
     }
-    if (count > 0)
-        conv_block(s, x, y, count, filter, bias, bounds, lo, hi);
+    tiler_flush(&t);
 }
 
 static mt_status conv_check(const mt_conv_params *params, const mt_range_f32 *act,
