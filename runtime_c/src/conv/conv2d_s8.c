@@ -203,6 +203,29 @@ static inline void store_pair_s8(const fast_conv *f, int32_t o, int32_t a, int32
     yb[o] = (int8_t)v;
 }
 
+/* One group of 4 taps x 2 pixels x 2 channels in asm (the loop below runs it twice per iteration). */
+#define BLOCK_2X2_GROUP \
+    "ldr    %[t1], [%[p]], #4\n\t"                /* A raw                  */ \
+    "ldr    %[t0], [%[p], %[boff]]\n\t"           /* B raw                  */ \
+    "ldr    %[t3], [%[w]], #4\n\t"                /* w0 raw                 */ \
+    "sxtb16 %[t4], %[t3]\n\t"                     /* w0 (0, 2)              */ \
+    "sxtb16 %[t3], %[t3], ror #8\n\t"             /* w0 (1, 3)              */ \
+    "sxtb16 %[t5], %[t1]\n\t"                     /* A (0, 2)               */ \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"             /* A (1, 3)               */ \
+    "smlad  %[a0], %[t5], %[t4], %[a0]\n\t"                                    \
+    "smlad  %[a0], %[t1], %[t3], %[a0]\n\t"                                    \
+    "sxtb16 %[t2], %[t0]\n\t"                     /* B (0, 2)               */ \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"             /* B (1, 3)               */ \
+    "smlad  %[b0], %[t2], %[t4], %[b0]\n\t"                                    \
+    "smlad  %[b0], %[t0], %[t3], %[b0]\n\t"                                    \
+    "ldr    %[t3], [%[w], %[d]]\n\t"              /* w1 raw                 */ \
+    "sxtb16 %[t4], %[t3]\n\t"                                                  \
+    "sxtb16 %[t3], %[t3], ror #8\n\t"                                          \
+    "smlad  %[a1], %[t5], %[t4], %[a1]\n\t"                                    \
+    "smlad  %[a1], %[t1], %[t3], %[a1]\n\t"                                    \
+    "smlad  %[b1], %[t2], %[t4], %[b1]\n\t"                                    \
+    "smlad  %[b1], %[t0], %[t3], %[b1]\n\t"
+
 /* Every channel pair of the chunk (o0 .. o0 + oc - 1) for the pixel pair in the patch
  * buffer x: 2x2 blocks with patches A = x[0..K), B = x[FAST_K_MAX..), channels
  * o = o0 + i and o + d (d = 1, or 0 for an odd last channel), filter rows
@@ -231,47 +254,9 @@ static MT_NOINLINE void blocks_2x2_s8(const fast_conv *f, const int8_t *x, int32
                 "tst    %[t0], #4\n\t"
                 "bne    2f\n\t"
                 "1:\n\t"
-                "ldr    %[t1], [%[p]], #4\n\t"                /* A raw                  */
-                "ldr    %[t0], [%[p], %[boff]]\n\t"           /* B raw                  */
-                "ldr    %[t3], [%[w]], #4\n\t"                /* w0 raw                 */
-                "sxtb16 %[t4], %[t3]\n\t"                     /* w0 (0, 2)              */
-                "sxtb16 %[t3], %[t3], ror #8\n\t"             /* w0 (1, 3)              */
-                "sxtb16 %[t5], %[t1]\n\t"                     /* A (0, 2)               */
-                "sxtb16 %[t1], %[t1], ror #8\n\t"             /* A (1, 3)               */
-                "smlad  %[a0], %[t5], %[t4], %[a0]\n\t"
-                "smlad  %[a0], %[t1], %[t3], %[a0]\n\t"
-                "sxtb16 %[t2], %[t0]\n\t"                     /* B (0, 2)               */
-                "sxtb16 %[t0], %[t0], ror #8\n\t"             /* B (1, 3)               */
-                "smlad  %[b0], %[t2], %[t4], %[b0]\n\t"
-                "smlad  %[b0], %[t0], %[t3], %[b0]\n\t"
-                "ldr    %[t3], [%[w], %[d]]\n\t"              /* w1 raw                 */
-                "sxtb16 %[t4], %[t3]\n\t"
-                "sxtb16 %[t3], %[t3], ror #8\n\t"
-                "smlad  %[a1], %[t5], %[t4], %[a1]\n\t"
-                "smlad  %[a1], %[t1], %[t3], %[a1]\n\t"
-                "smlad  %[b1], %[t2], %[t4], %[b1]\n\t"
-                "smlad  %[b1], %[t0], %[t3], %[b1]\n\t"
+                BLOCK_2X2_GROUP
                 "2:\n\t"
-                "ldr    %[t1], [%[p]], #4\n\t"                /* A raw                  */
-                "ldr    %[t0], [%[p], %[boff]]\n\t"           /* B raw                  */
-                "ldr    %[t3], [%[w]], #4\n\t"                /* w0 raw                 */
-                "sxtb16 %[t4], %[t3]\n\t"                     /* w0 (0, 2)              */
-                "sxtb16 %[t3], %[t3], ror #8\n\t"             /* w0 (1, 3)              */
-                "sxtb16 %[t5], %[t1]\n\t"                     /* A (0, 2)               */
-                "sxtb16 %[t1], %[t1], ror #8\n\t"             /* A (1, 3)               */
-                "smlad  %[a0], %[t5], %[t4], %[a0]\n\t"
-                "smlad  %[a0], %[t1], %[t3], %[a0]\n\t"
-                "sxtb16 %[t2], %[t0]\n\t"                     /* B (0, 2)               */
-                "sxtb16 %[t0], %[t0], ror #8\n\t"             /* B (1, 3)               */
-                "smlad  %[b0], %[t2], %[t4], %[b0]\n\t"
-                "smlad  %[b0], %[t0], %[t3], %[b0]\n\t"
-                "ldr    %[t3], [%[w], %[d]]\n\t"              /* w1 raw                 */
-                "sxtb16 %[t4], %[t3]\n\t"
-                "sxtb16 %[t3], %[t3], ror #8\n\t"
-                "smlad  %[a1], %[t5], %[t4], %[a1]\n\t"
-                "smlad  %[a1], %[t1], %[t3], %[a1]\n\t"
-                "smlad  %[b1], %[t2], %[t4], %[b1]\n\t"
-                "smlad  %[b1], %[t0], %[t3], %[b1]\n\t"
+                BLOCK_2X2_GROUP
                 "cmp    %[p], %[end]\n\t"
                 "bne    1b\n\t"
                 : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [p] "+r"(p),

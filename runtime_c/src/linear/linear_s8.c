@@ -12,6 +12,32 @@
 #include "../support/requant.h"
 #include "../support/simd_s8.h"
 
+/* One group of 4 inputs x 4 rows in asm (the loop below runs it twice per iteration). */
+#define LINEAR_S8_GROUP \
+    "ldr     %[t0], [%[x]], #4\n\t"                                                \
+    "sxtab16 %[t1], %[off], %[t0]\n\t"               /* x + off (0, 2)          */ \
+    "sxtab16 %[t0], %[off], %[t0], ror #8\n\t"       /* x + off (1, 3)          */ \
+    "ldr     %[t3], [%[w], %[s]]\n\t"                /* row 1                   */ \
+    "sxtb16  %[t2], %[t3]\n\t"                                                     \
+    "sxtb16  %[t3], %[t3], ror #8\n\t"                                             \
+    "smlad   %[a1], %[t1], %[t2], %[a1]\n\t"                                       \
+    "smlad   %[a1], %[t0], %[t3], %[a1]\n\t"                                       \
+    "ldr     %[t3], [%[w]], #4\n\t"                  /* row 0                   */ \
+    "sxtb16  %[t2], %[t3]\n\t"                                                     \
+    "sxtb16  %[t3], %[t3], ror #8\n\t"                                             \
+    "smlad   %[a0], %[t1], %[t2], %[a0]\n\t"                                       \
+    "smlad   %[a0], %[t0], %[t3], %[a0]\n\t"                                       \
+    "ldr     %[t3], [%[w2], %[s]]\n\t"               /* row 3                   */ \
+    "sxtb16  %[t2], %[t3]\n\t"                                                     \
+    "sxtb16  %[t3], %[t3], ror #8\n\t"                                             \
+    "smlad   %[a3], %[t1], %[t2], %[a3]\n\t"                                       \
+    "smlad   %[a3], %[t0], %[t3], %[a3]\n\t"                                       \
+    "ldr     %[t3], [%[w2]], #4\n\t"                 /* row 2                   */ \
+    "sxtb16  %[t2], %[t3]\n\t"                                                     \
+    "sxtb16  %[t3], %[t3], ror #8\n\t"                                             \
+    "smlad   %[a2], %[t1], %[t2], %[a2]\n\t"                                       \
+    "smlad   %[a2], %[t0], %[t3], %[a2]\n\t"
+
 /* Four rows per pass over x: rows r0 = w, r1 = w + s, r2 = w2, r3 = w2 + s (s = K,
  * or 0 to repeat a row when O < 4):
  *   acc[j] = sum_k (x[k] + in_off) * r_j[k]
@@ -36,53 +62,9 @@ static MT_NOINLINE void dot_1x4_s8(const int8_t *x, int32_t in_off, const int8_t
             "tst     %[t0], #4\n\t"
             "bne     2f\n\t"
             "1:\n\t"
-            "ldr     %[t0], [%[x]], #4\n\t"
-            "sxtab16 %[t1], %[off], %[t0]\n\t"               /* x + off (0, 2)          */
-            "sxtab16 %[t0], %[off], %[t0], ror #8\n\t"       /* x + off (1, 3)          */
-            "ldr     %[t3], [%[w], %[s]]\n\t"                /* row 1                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a1], %[t1], %[t2], %[a1]\n\t"
-            "smlad   %[a1], %[t0], %[t3], %[a1]\n\t"
-            "ldr     %[t3], [%[w]], #4\n\t"                  /* row 0                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a0], %[t1], %[t2], %[a0]\n\t"
-            "smlad   %[a0], %[t0], %[t3], %[a0]\n\t"
-            "ldr     %[t3], [%[w2], %[s]]\n\t"               /* row 3                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a3], %[t1], %[t2], %[a3]\n\t"
-            "smlad   %[a3], %[t0], %[t3], %[a3]\n\t"
-            "ldr     %[t3], [%[w2]], #4\n\t"                 /* row 2                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a2], %[t1], %[t2], %[a2]\n\t"
-            "smlad   %[a2], %[t0], %[t3], %[a2]\n\t"
+            LINEAR_S8_GROUP
             "2:\n\t"
-            "ldr     %[t0], [%[x]], #4\n\t"
-            "sxtab16 %[t1], %[off], %[t0]\n\t"               /* x + off (0, 2)          */
-            "sxtab16 %[t0], %[off], %[t0], ror #8\n\t"       /* x + off (1, 3)          */
-            "ldr     %[t3], [%[w], %[s]]\n\t"                /* row 1                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a1], %[t1], %[t2], %[a1]\n\t"
-            "smlad   %[a1], %[t0], %[t3], %[a1]\n\t"
-            "ldr     %[t3], [%[w]], #4\n\t"                  /* row 0                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a0], %[t1], %[t2], %[a0]\n\t"
-            "smlad   %[a0], %[t0], %[t3], %[a0]\n\t"
-            "ldr     %[t3], [%[w2], %[s]]\n\t"               /* row 3                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a3], %[t1], %[t2], %[a3]\n\t"
-            "smlad   %[a3], %[t0], %[t3], %[a3]\n\t"
-            "ldr     %[t3], [%[w2]], #4\n\t"                 /* row 2                   */
-            "sxtb16  %[t2], %[t3]\n\t"
-            "sxtb16  %[t3], %[t3], ror #8\n\t"
-            "smlad   %[a2], %[t1], %[t2], %[a2]\n\t"
-            "smlad   %[a2], %[t0], %[t3], %[a2]\n\t"
+            LINEAR_S8_GROUP
             "cmp     %[x], %[end]\n\t"
             "bne     1b\n\t"
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),
