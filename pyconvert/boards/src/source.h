@@ -6,6 +6,7 @@
  *
  *   source in;
  *   source_file(&in, "input.bin")  or  source_memory(&in, bytes, size)
+ *   (source_open_training opens the training set's pair either way)
  *   while (source_read(&in, batch, sizeof batch)) ...    whole records only
  *   source_rewind(&in);  source_close(&in);
  */
@@ -69,6 +70,25 @@ static inline void source_close(source *s)
     if (s->file)
         fclose(s->file);
     s->file = NULL;
+}
+
+/* The training set: the bytes compiled into flash when dataset.h came first
+ * (MT_EMBEDDED_DATA), else the host files input.bin and target.bin. 1 if both are
+ * open (nothing is left open otherwise). */
+static inline int source_open_training(source *in, source *tg)
+{
+#ifdef MT_EMBEDDED_DATA
+    source_memory(in, dataset_input, sizeof dataset_input);
+    source_memory(tg, dataset_target, sizeof dataset_target);
+    return 1;
+#else
+    if (!source_file(in, "input.bin"))
+        return 0;
+    if (source_file(tg, "target.bin"))
+        return 1;
+    source_close(in);
+    return 0;
+#endif
 }
 
 #endif /* BOARD_SOURCE_H */
